@@ -1,0 +1,1 @@
+"""Publishes scheduled social posts of real-estate brands, exactly once."""

@@ -1,0 +1,115 @@
+"""The operator's commands. Thin: each parses its flags and calls the parts.
+
+Exit codes: 0 done; 2 bad configuration or usage; 3 some posts failed; 4 some
+posts are still waiting (held, deferred or timed out); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from publisher.db import init_schema, make_engine, schema_sql
+from publisher.logs import configure_logging
+from publisher.settings import Settings, SettingsError, load_settings
+
+EXIT_CONFIG = 2
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        click.echo(f"publisher: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    configure_logging(settings.log.format, settings.log.level)
+    return settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="publisher")
+def main() -> None:
+    """Publish scheduled social posts to Instagram and Facebook Pages, exactly once.
+
+    Settings come from config.yaml (or the file PUBLISHER_CONFIG names) and
+    PUBLISHER_<SECTION>_<KEY> environment variables.
+    """
+
+
+@main.group()
+def db() -> None:
+    """Create or show the database schema."""
+
+
+@db.command("init")
+def db_init() -> None:
+    """Create the schema's missing tables; harmless when they exist."""
+    settings = _settings()
+    engine = make_engine(settings.database)
+    try:
+        created = init_schema(engine)
+    finally:
+        engine.dispose()
+    if created:
+        click.echo(f"created tables: {', '.join(created)}")
+    else:
+        click.echo("schema already present; nothing to do")
+
+
+@db.command("schema")
+def db_schema() -> None:
+    """Print the PostgreSQL DDL generated from the tables (what schema.sql holds)."""
+    click.echo(schema_sql(), nl=False)
+
+
+@main.command()
+@click.option(
+    "--once",
+    is_flag=True,
+    help="Process the posts due now, wait for them to end, and exit.",
+)
+def run(once: bool) -> None:
+    """Run the publishing daemon (or one cron-like pass with --once)."""
+    from publisher.runtime import build_worker
+    from publisher.sandbox import Sandbox
+
+    settings = _settings()
+    worker = build_worker(settings)
+    try:
+        with Sandbox(settings, worker.engine):
+            if once:
+                timeout = settings.worker.once_timeout_seconds
+                code, summary = worker.daemon.run_once(timeout)
+                click.echo(_summary_line(summary))
+            else:
+                code = worker.daemon.serve()
+    finally:
+        worker.close()
+    sys.exit(code)
+
+
+def _summary_line(summary: dict[str, int]) -> str:
+    if not summary:
+        return "no posts were due"
+    return ", ".join(f"{count} {state}" for state, count in sorted(summary.items()))
+
+
+@main.command()
+def demo() -> None:
+    """Publish sample posts on the embedded sandbox and show how each one ended."""
+    from publisher.demo import run_demo
+
+    settings = _settings()
+    sys.exit(run_demo(settings))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8766, show_default=True, type=click.IntRange(0, 65535))
+def simulate(host: str, port: int) -> None:
+    """Serve the local Graph API simulator until interrupted."""
+    from publisher.simulator.server import serve_forever
+
+    configure_logging()
+    serve_forever(host, port)

@@ -1,0 +1,213 @@
+"""The daemon: APScheduler polls and renews leases, a thread pool runs attempts.
+
+`serve()` is the long-running service; `run_once()` is the cron-like form that
+processes what is due at its start, waits for it to end, and says how it ended.
+Shutdown has two stages: the first SIGTERM or SIGINT stops claiming and lets the
+attempts in flight finish; a second one exits at once and leaves rescue to the
+leases.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
+from types import FrameType
+from uuid import UUID
+
+import structlog
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from publisher.pipeline import Outcome, Pipeline
+from publisher.queue import ClaimedPost, Queue
+from publisher.settings import WorkerSettings
+
+logger = structlog.get_logger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 3
+EXIT_PENDING = 4
+EXIT_INTERRUPTED = 130
+
+
+class Daemon:
+    """Claims due posts and runs their attempts, `concurrency` at a time."""
+
+    def __init__(self, settings: WorkerSettings, queue: Queue, pipeline: Pipeline):
+        self.settings = settings
+        self.queue = queue
+        self.pipeline = pipeline
+        self.outcomes: Counter[Outcome] = Counter()
+        self._executor = ThreadPoolExecutor(
+            max_workers=settings.concurrency, thread_name_prefix="attempt"
+        )
+        self._inflight: dict[UUID, Future[None]] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._attempt_ended = threading.Event()
+        self._started_at = datetime.now(UTC)
+        self._signals = 0
+
+    def poll(self) -> int:
+        """Claim what fits in the pool and start it; returns how many were claimed."""
+        if self._stopping.is_set():
+            return 0
+        with self._lock:
+            room = self.settings.concurrency - len(self._inflight)
+        if room <= 0:
+            return 0
+        claimed = self.queue.claim(min(room, self.settings.claim_batch))
+        for post in claimed:
+            with self._lock:
+                self._inflight[post.id] = self._executor.submit(self._attempt, post)
+        self.queue.heartbeat(socket.gethostname(), os.getpid(), self._started_at)
+        logger.debug("poll_done", claimed=len(claimed), in_flight=len(self._inflight))
+        return len(claimed)
+
+    def renew_leases(self) -> None:
+        with self._lock:
+            held = list(self._inflight)
+        if held:
+            renewed = self.queue.renew(held)
+            logger.debug("leases_renewed", held=len(held), renewed=renewed)
+
+    def in_flight(self) -> int:
+        with self._lock:
+            return len(self._inflight)
+
+    def _attempt(self, post: ClaimedPost) -> None:
+        outcome = Outcome.LOST
+        try:
+            outcome = self.pipeline.attempt(post)
+        except Exception:
+            # The lease will expire and any daemon will take the post over.
+            logger.exception("attempt_crashed", post=str(post.id))
+        finally:
+            with self._lock:
+                self._inflight.pop(post.id, None)
+                self.outcomes[outcome] += 1
+            self._attempt_ended.set()
+
+    def _poll_job(self) -> None:
+        try:
+            self.poll()
+        except Exception as exc:
+            # The next tick tries again; a database restart must not end the daemon.
+            logger.warning("poll_failed", error=f"{type(exc).__name__}: {exc}")
+
+    def _renew_job(self) -> None:
+        try:
+            self.renew_leases()
+        except Exception as exc:
+            logger.warning("lease_renewal_failed", error=f"{type(exc).__name__}: {exc}")
+
+    def serve(self) -> int:
+        """Run until a signal; returns the exit code."""
+        self._install_signal_handlers()
+        scheduler = BackgroundScheduler(timezone=UTC)
+        scheduler.add_job(
+            self._poll_job,
+            "interval",
+            seconds=self.settings.poll_interval_seconds,
+            id="poll",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC),
+        )
+        scheduler.add_job(
+            self._renew_job,
+            "interval",
+            seconds=max(1.0, self.settings.lease_seconds / 3),
+            id="renew",
+            max_instances=1,
+            coalesce=True,
+        )
+        scheduler.start()
+        logger.info("daemon_started", concurrency=self.settings.concurrency)
+        self._stopping.wait()
+        scheduler.remove_job("poll")
+        logger.info("daemon_draining", in_flight=self.in_flight())
+        self._executor.shutdown(wait=True)
+        scheduler.shutdown(wait=True)
+        logger.info("daemon_stopped", outcomes=_counts(self.outcomes))
+        return EXIT_OK
+
+    def run_once(self, timeout: float) -> tuple[int, dict[str, int]]:
+        """Process the posts due now and wait for them to end.
+
+        Returns the exit code and how the posts due at the start stand.
+        """
+        return self.run_until(self.queue.due_now(), timeout)
+
+    def run_until(
+        self, due: list[UUID], timeout: float
+    ) -> tuple[int, dict[str, int]]:
+        """Poll until these posts have ended, cannot be attempted in time, or time
+        runs out; returns the exit code and how they stand."""
+        self._install_signal_handlers()
+        logger.info("once_started", due=len(due))
+        deadline = time.monotonic() + timeout
+        last_renewal = time.monotonic()
+        while not self._stopping.is_set():
+            self.poll()
+            pending = self.queue.pending(due)
+            if not pending and not self.in_flight():
+                break
+            if not self.in_flight() and not _reachable(pending, deadline):
+                break
+            if time.monotonic() >= deadline:
+                logger.warning("once_timed_out", pending=len(pending))
+                break
+            self._attempt_ended.wait(timeout=self.settings.poll_interval_seconds)
+            self._attempt_ended.clear()
+            if time.monotonic() - last_renewal >= self.settings.lease_seconds / 3:
+                self.renew_leases()
+                last_renewal = time.monotonic()
+        self._executor.shutdown(wait=True)
+        summary = self.queue.summarize(due)
+        logger.info("once_ended", **summary)
+        return _once_exit_code(summary, self._stopping.is_set()), summary
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self._signals += 1
+        if self._signals > 1:
+            logger.warning("daemon_killed", signal=signal.Signals(signum).name)
+            os._exit(EXIT_INTERRUPTED)
+        logger.info("shutdown_requested", signal=signal.Signals(signum).name)
+        self.stop()
+
+
+def _once_exit_code(summary: dict[str, int], interrupted: bool) -> int:
+    if interrupted:
+        return EXIT_INTERRUPTED
+    if summary.get("failed", 0) or summary.get("unconfirmed", 0):
+        return EXIT_FAILED
+    if summary.get("pending", 0):
+        return EXIT_PENDING
+    return EXIT_OK
+
+
+def _reachable(pending: list[tuple[UUID, datetime, bool]], deadline: float) -> bool:
+    """Whether any pending post can still be attempted before the deadline."""
+    horizon = datetime.now(UTC).timestamp() + (deadline - time.monotonic())
+    return any(
+        not held and ready_at.timestamp() <= horizon for _post, ready_at, held in pending
+    )
+
+
+def _counts(outcomes: Counter[Outcome]) -> dict[str, int]:
+    return {outcome.value: count for outcome, count in outcomes.items()}

@@ -1,0 +1,460 @@
+"""One attempt over one claimed post: the state machine of the way a post travels.
+
+queued ─prepare─▶ prepared ─container─▶ container ─FINISHED─▶ publish_sent ─▶ published
+
+Each stage is committed as it is reached, so a later attempt (this worker's or a
+rescuer's) resumes where the last one stopped. A post found in publish-sent is
+reconciled through what the platform says before anything is sent again: the Graph
+API has no idempotency key, so the container (or the page's feed) is the handle.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+import requests
+import structlog
+
+from publisher.media import (
+    CreativeUnavailable,
+    PreflightError,
+    fetch_creative,
+    media_kind_for,
+    prepare,
+)
+from publisher.platforms import Account, ErrorKind, GraphError, MediaKind
+from publisher.platforms import PublishingTarget
+from publisher.queue import ClaimedPost, LostClaim, Queue
+from publisher.settings import Settings
+from publisher.storage import MediaStore
+from publisher.tables import Stage
+
+logger = structlog.get_logger(__name__)
+
+# A container that reads FINISHED right after an ambiguous publish may still be in
+# Meta's hands; it is trusted only once this long has passed since the call.
+PUBLISH_SETTLE = timedelta(seconds=30)
+# How far before the publish call a recent media item may be stamped and still be
+# taken for ours (clock skew between Meta and the database).
+MATCH_SKEW = timedelta(minutes=5)
+
+
+class Outcome(enum.StrEnum):
+    PUBLISHED = "published"
+    FAILED = "failed"
+    UNCONFIRMED = "unconfirmed"
+    RELEASED = "released"
+    HELD = "held"
+    LOST = "lost"
+
+
+@dataclass(frozen=True)
+class _Release(Exception):
+    """Raised inside an attempt to give the post back for a later look."""
+
+    after: timedelta
+    reason: str
+
+
+class Pipeline:
+    """Runs attempts; shared by the daemon's threads, so it keeps no per-post state."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        queue: Queue,
+        targets: Mapping[str, PublishingTarget],
+        store: MediaStore,
+        session: requests.Session,
+    ) -> None:
+        self.settings = settings
+        self.queue = queue
+        self.targets = targets
+        self.store = store
+        self.session = session
+
+    def attempt(self, post: ClaimedPost) -> Outcome:
+        log = logger.bind(
+            post=str(post.id), page=str(post.page), attempt=post.attempts + 1
+        )
+        started = time.monotonic()
+        log.info("attempt_started", stage=post.stage.value, due_at=post.due_at)
+        try:
+            outcome = self._run(post, log)
+        except LostClaim:
+            log.warning("claim_lost")
+            outcome = Outcome.LOST
+        duration_ms = round((time.monotonic() - started) * 1000)
+        log.info("attempt_ended", outcome=outcome.value, duration_ms=duration_ms)
+        return outcome
+
+    def _run(self, post: ClaimedPost, log: structlog.BoundLogger) -> Outcome:
+        target = self.targets[post.target]
+        account = Account(post.facebook_page_id, post.ig_user_id, post.access_token)
+        try:
+            return self._advance(post, target, account, log)
+        except _Release as release:
+            self.queue.release(post.id, after=release.after, last_error=release.reason)
+            log.info("post_released", reason=release.reason, after_s=_secs(release))
+            return Outcome.RELEASED
+        except PreflightError as exc:
+            return self._fail(post, exc.message, log, rule=exc.rule)
+        except CreativeUnavailable as exc:
+            if exc.transient:
+                return self._retry(post, exc.message, log)
+            return self._fail(post, exc.message, log)
+        except GraphError as exc:
+            return self._on_graph_error(self.queue.reread(post.id), exc, log)
+
+    def _advance(
+        self,
+        post: ClaimedPost,
+        target: PublishingTarget,
+        account: Account,
+        log: structlog.BoundLogger,
+    ) -> Outcome:
+        if post.stage is Stage.PUBLISH_SENT:
+            return self._reconcile(post, target, account, log)
+        if post.stage is Stage.QUEUED:
+            post = self._prepare(post, target, log)
+        if target.uses_containers:
+            if post.stage is Stage.PREPARED:
+                post = self._create_container(post, target, account, log)
+            self._await_container(post, target, account, log)
+        return self._publish(post, target, account, log)
+
+    def _prepare(
+        self, post: ClaimedPost, target: PublishingTarget, log: structlog.BoundLogger
+    ) -> ClaimedPost:
+        if not post.creative_url:
+            raise PreflightError(
+                "creative", "exists", "The post's creative is missing."
+            )
+        kind = media_kind_for(
+            medium=post.medium,
+            template_video=post.template_video,
+            mime=post.creative_mime,
+        )
+        if not target.uses_containers and kind is not MediaKind.FEED_IMAGE:
+            raise PreflightError(
+                "creative",
+                "facebook_image",
+                "Facebook Page posts are published as photos; this creative is a "
+                f"{kind.value.lower().replace('_', ' ')}.",
+            )
+        media = self.settings.media
+        fetched = fetch_creative(
+            post.creative_url,
+            session=self.session,
+            timeout=(
+                self.settings.graph.connect_timeout_seconds,
+                media.fetch_timeout_seconds,
+            ),
+            max_bytes=media.max_download_bytes,
+        )
+        prepared = prepare(fetched.data, kind=kind, caption=post.caption)
+        key = f"prepared/{post.brand}/{post.id}-{prepared.digest[:16]}.{prepared.extension}"
+        url = self.store.put(key, prepared.data, prepared.content_type)
+        self.queue.record(
+            post.id,
+            stage=Stage.PREPARED.value,
+            prepared_media_url=url,
+            prepared_media_kind=kind.value,
+            prepared_digest=prepared.digest,
+        )
+        log.info("media_prepared", kind=kind.value, url=url, bytes=len(prepared.data))
+        return replace(
+            post,
+            stage=Stage.PREPARED,
+            prepared_media_url=url,
+            prepared_media_kind=kind.value,
+        )
+
+    def _create_container(
+        self,
+        post: ClaimedPost,
+        target: PublishingTarget,
+        account: Account,
+        log: structlog.BoundLogger,
+    ) -> ClaimedPost:
+        assert post.prepared_media_url and post.prepared_media_kind
+        container_id = target.create_container(
+            account,
+            post.prepared_media_url,
+            MediaKind(post.prepared_media_kind),
+            post.caption,
+        )
+        created_at = self.queue.now()
+        self.queue.record(
+            post.id,
+            stage=Stage.CONTAINER.value,
+            media_container_id=container_id,
+            container_created_at=created_at,
+        )
+        log.info("container_created", container=container_id)
+        return replace(
+            post,
+            stage=Stage.CONTAINER,
+            media_container_id=container_id,
+            container_created_at=created_at,
+        )
+
+    def _await_container(
+        self,
+        post: ClaimedPost,
+        target: PublishingTarget,
+        account: Account,
+        log: structlog.BoundLogger,
+    ) -> None:
+        assert post.media_container_id
+        status = target.container_status(account, post.media_container_id)
+        log.debug("container_status", code=status.code, subcode=status.subcode)
+        if status.code == "FINISHED":
+            return
+        if status.code in ("IN_PROGRESS", ""):
+            raise _Release(self._recheck_delay(post), "container is still processing")
+        if status.code == "EXPIRED":
+            self._drop_container(post)
+            raise _Release(timedelta(0), "container expired before it was published")
+        if status.code == "PUBLISHED":
+            # Only a publish this pipeline sent can have done it; find it.
+            self.queue.record(
+                post.id,
+                stage=Stage.PUBLISH_SENT.value,
+                publish_sent_at=post.container_created_at or self.queue.now(),
+            )
+            raise _Release(timedelta(0), "container already published")
+        raise GraphError.from_container(status)
+
+    def _publish(
+        self,
+        post: ClaimedPost,
+        target: PublishingTarget,
+        account: Account,
+        log: structlog.BoundLogger,
+    ) -> Outcome:
+        assert post.prepared_media_url
+        sent_at = self.queue.now()
+        self.queue.record(
+            post.id, stage=Stage.PUBLISH_SENT.value, publish_sent_at=sent_at
+        )
+        log.info("publish_sent", container=post.media_container_id)
+        media_id = target.publish(
+            account,
+            container_id=post.media_container_id,
+            media_url=post.prepared_media_url,
+            caption=post.caption,
+        )
+        self.queue.record(post.id, published_media_id=media_id)
+        return self._complete(post, target, account, media_id, log)
+
+    def _complete(
+        self,
+        post: ClaimedPost,
+        target: PublishingTarget,
+        account: Account,
+        media_id: str,
+        log: structlog.BoundLogger,
+    ) -> Outcome:
+        link: str | None = None
+        try:
+            link = target.permalink(account, media_id)
+        except GraphError as exc:
+            # The post is live; a missing link must not make it look failed.
+            log.warning("permalink_unavailable", code=exc.code, subcode=exc.subcode)
+        self.queue.finish(post.id, Stage.PUBLISHED, post_link=link, last_error=None)
+        log.info("post_published", media=media_id, link=link)
+        return Outcome.PUBLISHED
+
+    def _reconcile(
+        self,
+        post: ClaimedPost,
+        target: PublishingTarget,
+        account: Account,
+        log: structlog.BoundLogger,
+    ) -> Outcome:
+        if post.published_media_id:
+            return self._complete(post, target, account, post.published_media_id, log)
+        now = self.queue.now()
+        sent_at = post.publish_sent_at or now
+        log.info("reconcile_started", sent_at=sent_at)
+        if target.uses_containers:
+            assert post.media_container_id
+            status = target.container_status(account, post.media_container_id)
+            if status.code in ("FINISHED", "IN_PROGRESS") and (
+                now - sent_at >= PUBLISH_SETTLE
+            ):
+                # Meta never applied the call: publishing it now is the first time.
+                log.info("reconcile_not_published", code=status.code)
+                self.queue.record(post.id, stage=Stage.CONTAINER.value)
+                return self._publish(post, target, account, log)
+            if status.code in ("EXPIRED", "ERROR"):
+                log.info("reconcile_not_published", code=status.code)
+                self._drop_container(post)
+                raise _Release(timedelta(0), "container unusable; making a new one")
+            if status.code != "PUBLISHED":
+                raise _Release(PUBLISH_SETTLE, "waiting for the publish to settle")
+        media_id = self._find_published(post, target, account, sent_at)
+        if media_id is not None:
+            log.info("reconcile_found", media=media_id)
+            self.queue.record(post.id, published_media_id=media_id)
+            return self._complete(post, target, account, media_id, log)
+        if now - sent_at < timedelta(
+            seconds=self.settings.worker.reconcile_window_seconds
+        ):
+            raise _Release(PUBLISH_SETTLE, "publish sent; looking for the post")
+        return self._unconfirmed(post, log)
+
+    def _find_published(
+        self,
+        post: ClaimedPost,
+        target: PublishingTarget,
+        account: Account,
+        sent_at: datetime,
+    ) -> str | None:
+        caption = post.caption.strip()
+        matches = [
+            item
+            for item in target.recent_media(account)
+            if (item.caption or "").strip() == caption
+            and (item.timestamp is None or item.timestamp >= sent_at - MATCH_SKEW)
+        ]
+        if not matches:
+            return None
+        # Newest first from the platform; ours is the earliest after the call.
+        return matches[-1].media_id
+
+    def _drop_container(self, post: ClaimedPost) -> None:
+        self.queue.record(
+            post.id,
+            stage=Stage.PREPARED.value,
+            media_container_id=None,
+            container_created_at=None,
+            publish_sent_at=None,
+        )
+
+    def _on_graph_error(
+        self, post: ClaimedPost, exc: GraphError, log: structlog.BoundLogger
+    ) -> Outcome:
+        log.info(
+            "graph_error",
+            operation=exc.operation,
+            kind=exc.kind.value,
+            code=exc.code,
+            subcode=exc.subcode,
+            http_status=exc.http_status,
+        )
+        if exc.kind is ErrorKind.AMBIGUOUS:
+            self.queue.release(
+                post.id, after=PUBLISH_SETTLE, last_error=exc.brand_message
+            )
+            return Outcome.RELEASED
+        not_sent = {}
+        if post.stage is Stage.PUBLISH_SENT and exc.operation in PUBLISH_OPERATIONS:
+            # A definite refusal of the publish call: nothing went live.
+            back = Stage.CONTAINER if post.media_container_id else Stage.PREPARED
+            not_sent = {"stage": back.value, "publish_sent_at": None}
+            post = replace(post, stage=back)
+        if exc.kind is ErrorKind.AUTH:
+            self.queue.release(post.id, last_error=exc.brand_message, **not_sent)
+            if self.queue.hold_page(post.page, exc.brand_message):
+                log.warning("page_needs_reauth", reason=exc.brand_message)
+            return Outcome.HELD
+        if exc.kind is ErrorKind.RATE_LIMITED:
+            wait = exc.retry_after_seconds or self._backoff(post.attempts)
+            self.queue.release(
+                post.id,
+                after=timedelta(seconds=wait),
+                last_error=exc.brand_message,
+                **not_sent,
+            )
+            log.info("post_deferred", after_s=round(wait, 1))
+            return Outcome.RELEASED
+        if exc.kind is ErrorKind.NOT_READY:
+            self.queue.release(post.id, after=self._recheck_delay(post), **not_sent)
+            return Outcome.RELEASED
+        if exc.kind is ErrorKind.CONTAINER:
+            self._drop_container(post)
+            return self._retry(
+                replace(post, stage=Stage.PREPARED), exc.brand_message, log
+            )
+        if exc.kind is ErrorKind.TRANSIENT:
+            if not_sent:
+                self.queue.record(post.id, **not_sent)
+            return self._retry(post, exc.brand_message, log)
+        return self._fail(post, exc.brand_message, log)
+
+    def _retry(
+        self, post: ClaimedPost, message: str, log: structlog.BoundLogger
+    ) -> Outcome:
+        attempts = post.attempts + 1
+        if attempts >= self.settings.worker.max_attempts:
+            return self._fail(post, message, log, attempts=attempts)
+        wait = self._backoff(attempts)
+        self.queue.release(
+            post.id,
+            after=timedelta(seconds=wait),
+            attempts=attempts,
+            last_error=message,
+        )
+        log.warning(
+            "attempt_failed_transient", error=message, retry_in_s=round(wait, 1)
+        )
+        return Outcome.RELEASED
+
+    def _fail(
+        self,
+        post: ClaimedPost,
+        message: str,
+        log: structlog.BoundLogger,
+        *,
+        attempts: int | None = None,
+        rule: str | None = None,
+    ) -> Outcome:
+        if post.stage is Stage.PUBLISH_SENT:
+            return self._unconfirmed(post, log)
+        extra = {} if attempts is None else {"attempts": attempts}
+        self.queue.finish(
+            post.id, Stage.FAILED, failure=message, last_error=message, **extra
+        )
+        log.error("post_failed", failure=message, rule=rule)
+        return Outcome.FAILED
+
+    def _unconfirmed(self, post: ClaimedPost, log: structlog.BoundLogger) -> Outcome:
+        message = (
+            "Instagram was asked to publish this post but did not confirm it, and "
+            "the post could not be found on the account afterwards. Check the "
+            "account before posting it again; it will not be re-sent automatically."
+        )
+        self.queue.finish(post.id, Stage.UNCONFIRMED, failure=message)
+        log.error("post_unconfirmed")
+        return Outcome.UNCONFIRMED
+
+    def _backoff(self, attempts: int) -> float:
+        worker = self.settings.worker
+        ceiling = min(worker.retry_max_seconds, worker.retry_base_seconds * 2**attempts)
+        # Full jitter: spreads a crowd of retries evenly over the window.
+        return max(1.0, random.uniform(0, ceiling))
+
+    def _recheck_delay(self, post: ClaimedPost) -> timedelta:
+        worker = self.settings.worker
+        age = 0.0
+        if post.container_created_at is not None:
+            age = (self.queue.now() - post.container_created_at).total_seconds()
+        delay = min(
+            max(age / 4, worker.container_recheck_seconds),
+            worker.container_recheck_max_seconds,
+        )
+        return timedelta(seconds=delay)
+
+
+PUBLISH_OPERATIONS = frozenset({"media_publish", "page_photos"})
+
+
+def _secs(release: _Release) -> float:
+    return round(release.after.total_seconds(), 1)

@@ -1,0 +1,218 @@
+"""Settings: config.yaml, then `PUBLISHER_<SECTION>_<KEY>` overrides, validated once.
+
+The bundled `config.yaml` holds every default. `PUBLISHER_CONFIG` names a file read
+over it (only the keys it sets change). Environment variables win over both. A bad
+value stops the program at start with the key, the variable and the rule it broke.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+ENV_PREFIX = "PUBLISHER_"
+CONFIG_ENV = "PUBLISHER_CONFIG"
+
+# Variables that share the prefix but are not config keys.
+_NON_KEY_VARIABLES = frozenset({CONFIG_ENV})
+_NON_KEY_PREFIXES = ("PUBLISHER_TEST_",)
+
+
+class SettingsError(Exception):
+    """The configuration cannot be used; the message names each bad key and rule."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSettings(_Section):
+    url: str = Field(min_length=1)
+    pool_size: int = Field(ge=1, le=200)
+    connect_timeout_seconds: float = Field(gt=0, le=300)
+
+    @field_validator("url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        scheme, sep, rest = value.partition("://")
+        if scheme in ("postgres", "postgresql"):
+            # psycopg 3 is the one PostgreSQL driver installed; name it for SQLAlchemy.
+            return f"postgresql+psycopg://{rest}"
+        if not sep or scheme not in ("sqlite", "postgresql+psycopg"):
+            raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
+        return value
+
+
+class WorkerSettings(_Section):
+    poll_interval_seconds: float = Field(gt=0, le=3600)
+    concurrency: int = Field(ge=1, le=256)
+    lease_seconds: int = Field(ge=5, le=3600)
+    claim_batch: int = Field(ge=1, le=1000)
+    container_recheck_seconds: float = Field(gt=0, le=600)
+    container_recheck_max_seconds: float = Field(gt=0, le=3600)
+    max_attempts: int = Field(ge=1, le=100)
+    retry_base_seconds: float = Field(gt=0, le=3600)
+    retry_max_seconds: float = Field(gt=0, le=86400)
+    reconcile_window_seconds: float = Field(gt=0, le=86400)
+    once_timeout_seconds: float = Field(gt=0, le=86400)
+
+
+class GraphSettings(_Section):
+    base_url: AnyHttpUrl
+    version: str = Field(pattern=r"^(v\d+\.\d+)?$")
+    connect_timeout_seconds: float = Field(gt=0, le=120)
+    read_timeout_seconds: float = Field(gt=0, le=600)
+
+    @property
+    def url(self) -> str:
+        return str(self.base_url).rstrip("/")
+
+
+class MediaSettings(_Section):
+    directory: Path
+    base_url: AnyHttpUrl
+    max_download_bytes: int = Field(ge=1024)
+    fetch_timeout_seconds: float = Field(gt=0, le=600)
+
+    @property
+    def url(self) -> str:
+        return str(self.base_url).rstrip("/")
+
+
+class SandboxSettings(_Section):
+    simulator: bool
+    serve_media: bool
+    video_processing_seconds: float = Field(ge=0, le=3600)
+
+
+class LogSettings(_Section):
+    format: Literal["auto", "json", "console"]
+    level: Literal["debug", "info", "warning", "error"]
+
+
+class Settings(BaseSettings):
+    """Every setting of publisher, frozen after validation."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        extra="forbid",
+        frozen=True,
+    )
+
+    database: DatabaseSettings
+    worker: WorkerSettings
+    graph: GraphSettings
+    media: MediaSettings
+    sandbox: SandboxSettings
+    log: LogSettings
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment wins over the files, which arrive as init values.
+        return (env_settings, init_settings)
+
+
+def load_settings() -> Settings:
+    """Read the defaults, the file `PUBLISHER_CONFIG` names, and the environment."""
+    _refuse_unknown_variables(os.environ)
+    values = _read_yaml(_defaults_text(), "the bundled config.yaml")
+    path = os.environ.get(CONFIG_ENV)
+    if path:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SettingsError(f"{CONFIG_ENV}={path}: cannot read it ({exc})") from exc
+        _merge(values, _read_yaml(text, path))
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+
+
+def _defaults_text() -> str:
+    return resources.files("publisher").joinpath("config.yaml").read_text("utf-8")
+
+
+def _read_yaml(text: str, origin: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{origin}: not valid YAML ({exc})") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SettingsError(f"{origin}: must be a mapping of sections")
+    return data
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> None:
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def _known_variables() -> set[str]:
+    names = set()
+    for section, field in Settings.model_fields.items():
+        model = field.annotation
+        assert isinstance(model, type) and issubclass(model, BaseModel)
+        for key in model.model_fields:
+            names.add(f"{ENV_PREFIX}{section}_{key}".upper())
+    return names
+
+
+def _refuse_unknown_variables(env: Mapping[str, str]) -> None:
+    known = _known_variables()
+    unknown = sorted(
+        name
+        for name in env
+        if name.startswith(ENV_PREFIX)
+        and name not in known
+        and name not in _NON_KEY_VARIABLES
+        and not name.startswith(_NON_KEY_PREFIXES)
+    )
+    if unknown:
+        raise SettingsError(
+            f"unknown setting variable {', '.join(unknown)}: "
+            f"the known ones are {', '.join(sorted(known))}"
+        )
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"])
+        variable = ENV_PREFIX + key.replace(".", "_").upper()
+        given = error.get("input")
+        shown = "" if isinstance(given, dict) else f" (got {given!r})"
+        lines.append(f"config key {key} (or {variable}): {error['msg']}{shown}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
