@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from types import FrameType
 from uuid import UUID
@@ -168,13 +168,22 @@ class Daemon:
             if time.monotonic() - last_renewal >= self.settings.lease_seconds / 3:
                 self.renew_leases()
                 last_renewal = time.monotonic()
-        self._executor.shutdown(wait=True)
+        self.drain()
         summary = self.queue.summarize(due)
         logger.info("once_ended", **summary)
         return _once_exit_code(summary, self._stopping.is_set()), summary
 
     def stop(self) -> None:
         self._stopping.set()
+
+    def drain(self) -> None:
+        """Wait for the attempts in flight to end."""
+        with self._lock:
+            running = list(self._inflight.values())
+        wait(running)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
 
     def _install_signal_handlers(self) -> None:
         if threading.current_thread() is not threading.main_thread():

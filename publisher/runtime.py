@@ -36,6 +36,7 @@ class Worker:
     transport: GraphTransport
 
     def close(self) -> None:
+        self.daemon.close()
         self.transport.close()
         self.session.close()
         self.engine.dispose()

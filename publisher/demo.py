@@ -1,0 +1,177 @@
+"""`publisher demo`: the whole story on the sandbox, for a newcomer.
+
+It creates the SQLite database and a sample brand with a connected page, renders
+real PNG creatives, schedules posts due now and one a minute ahead (plus one whose
+image Instagram would refuse), runs the daemon against the simulator until they have
+all ended, and prints how each one did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import click
+from sqlalchemy import Engine, select
+
+from publisher import sample
+from publisher.daemon import EXIT_FAILED, EXIT_OK
+from publisher.db import init_schema, make_engine
+from publisher.runtime import build_worker
+from publisher.sandbox import Sandbox
+from publisher.settings import Settings
+from publisher.tables import social_posts
+
+
+@dataclass(frozen=True)
+class DemoPost:
+    title: str
+    creative: str
+    due_in: timedelta
+    caption: str
+    expect_failure: bool = False
+
+
+def _schedule(engine: Engine, settings: Settings) -> list[tuple[DemoPost, UUID]]:
+    media_dir: Path = settings.media.directory
+    base = settings.media.url
+    now = datetime.now(UTC)
+    scheduled = []
+    with engine.begin() as conn:
+        brand = sample.insert_brand(conn, "Harbor Realty (demo)")
+        user = sample.insert_user(conn, brand=brand, active_brand=brand)
+        page = sample.insert_page(conn, brand, name="Harbor Realty")
+
+        def instance(
+            name: str, png: bytes, mime: str = "image/png", **template: Any
+        ) -> dict[str, UUID]:
+            filename = "video.mp4" if mime == "video/mp4" else "image.png"
+            file = sample.insert_file(
+                conn, media_dir, base, png, name=filename, mime=mime
+            )
+            kind = sample.insert_template(conn, name, **template)
+            return {"template_instance": sample.insert_instance(conn, brand, kind, file)}
+
+        flyer = instance(
+            "Just Listed flyer",
+            sample.render_creative(1080, 1350, "Just Listed", "12 Harbor View Road"),
+        )
+        sample.insert_listing(conn, brand, flyer["template_instance"])
+        story = instance(
+            "Open House story",
+            sample.render_creative(1080, 1920, "Open House", "Sunday 1-3 pm"),
+            medium="InstagramStory",
+            template_type="OpenHouse",
+        )
+        video = instance(
+            "Listing tour video",
+            sample.stand_in_video(),
+            mime="video/mp4",
+            video=True,
+        )
+        holiday = instance(
+            "Christmas card",
+            sample.render_creative(1080, 1080, "Merry Christmas", "from Harbor Realty"),
+            template_type="Christmas",
+        )
+        banner = instance(
+            "Harbor panorama (too tall)",
+            sample.render_creative(1080, 2600, "Harbor panorama"),
+        )
+        logo_file = sample.insert_file(
+            conn,
+            media_dir,
+            base,
+            sample.render_creative(1080, 1080, "Harbor Realty", transparent=True),
+            name="logo.png",
+            mime="image/png",
+            folder="brands/assets",
+        )
+        logo = {"asset": sample.insert_asset(conn, brand, logo_file, label="Logo")}
+
+        now_ = timedelta(0)
+        plan = [
+            (DemoPost("Just Listed", "template, PNG 4:5", now_,
+                      "Just listed: 12 Harbor View Road. 4 bd, 2.5 ba. #justlisted"),
+             flyer),
+            (DemoPost("Open House", "template, story", now_, ""), story),
+            (DemoPost("Listing tour", "template, video", now_,
+                      "Take the tour of 12 Harbor View Road #reels"), video),
+            (DemoPost("Christmas card", "template, PNG 1:1", now_,
+                      "Merry Christmas from all of us at Harbor Realty!"), holiday),
+            (DemoPost("Brand logo", "asset, transparent PNG", timedelta(minutes=1),
+                      "Harbor Realty: your harbor, your home."), logo),
+            (DemoPost("Harbor panorama", "template, PNG 1080x2600", now_,
+                      "A view of the whole harbor", expect_failure=True), banner),
+        ]
+        for post, creative in plan:
+            post_id = sample.insert_post(
+                conn,
+                brand=brand,
+                user=user,
+                page=page,
+                due_at=now + post.due_in,
+                caption=post.caption,
+                **creative,
+            )
+            scheduled.append((post, post_id))
+    return scheduled
+
+
+def run_demo(settings: Settings) -> int:
+    if not (settings.sandbox.simulator and settings.sandbox.serve_media):
+        raise click.ClickException(
+            "the demo runs on the sandbox: sandbox.simulator and sandbox.serve_media "
+            "must be on"
+        )
+    engine = make_engine(settings.database)
+    init_schema(engine)
+    scheduled = _schedule(engine, settings)
+    click.echo(
+        f"Scheduled {len(scheduled)} posts in {settings.database.url}; one is due a "
+        "minute from now, so this takes a little over a minute."
+    )
+    worker = build_worker(settings, engine)
+    try:
+        with Sandbox(settings, engine) as sandbox:
+            ids = [post_id for _post, post_id in scheduled]
+            worker.daemon.run_until(ids, timeout=300)
+            publishes = sandbox.control("publishes", None)
+    finally:
+        worker.close()
+    assert isinstance(publishes, dict)
+    return _report(engine, scheduled, len(publishes["data"]))
+
+
+def _report(
+    engine: Engine, scheduled: list[tuple[DemoPost, UUID]], publish_calls: int
+) -> int:
+    ids = [post_id for _post, post_id in scheduled]
+    with engine.connect() as conn:
+        rows = {
+            row.id: row
+            for row in conn.execute(
+                select(social_posts).where(social_posts.c.id.in_(ids))
+            )
+        }
+    engine.dispose()
+    click.echo("")
+    click.echo(f"{'post':<16} {'creative':<24} {'outcome':<11} link or failure")
+    surprises = 0
+    for post, post_id in scheduled:
+        row = rows[post_id]
+        outcome = row.stage if row.executed_at else "pending"
+        detail = row.post_link or row.failure or row.last_error or ""
+        click.echo(f"{post.title:<16} {post.creative:<24} {outcome:<11} {detail}")
+        if (outcome == "published") == post.expect_failure:
+            surprises += 1
+    published = sum(1 for row in rows.values() if row.stage == "published")
+    click.echo("")
+    click.echo(
+        f"The simulator's publish log holds {publish_calls} publish(es) for "
+        f"{published} published post(s)."
+    )
+    return EXIT_OK if surprises == 0 else EXIT_FAILED
