@@ -144,9 +144,7 @@ class Daemon:
         """
         return self.run_until(self.queue.due_now(), timeout)
 
-    def run_until(
-        self, due: list[UUID], timeout: float
-    ) -> tuple[int, dict[str, int]]:
+    def run_until(self, due: list[UUID], timeout: float) -> tuple[int, dict[str, int]]:
         """Poll until these posts have ended, cannot be attempted in time, or time
         runs out; returns the exit code and how they stand."""
         self._install_signal_handlers()
@@ -214,7 +212,8 @@ def _reachable(pending: list[tuple[UUID, datetime, bool]], deadline: float) -> b
     """Whether any pending post can still be attempted before the deadline."""
     horizon = datetime.now(UTC).timestamp() + (deadline - time.monotonic())
     return any(
-        not held and ready_at.timestamp() <= horizon for _post, ready_at, held in pending
+        not held and ready_at.timestamp() <= horizon
+        for _post, ready_at, held in pending
     )
 
 

@@ -53,7 +53,9 @@ def _schedule(engine: Engine, settings: Settings) -> list[tuple[DemoPost, UUID]]
                 conn, media_dir, base, png, name=filename, mime=mime
             )
             kind = sample.insert_template(conn, name, **template)
-            return {"template_instance": sample.insert_instance(conn, brand, kind, file)}
+            return {
+                "template_instance": sample.insert_instance(conn, brand, kind, file)
+            }
 
         flyer = instance(
             "Just Listed flyer",
@@ -94,18 +96,53 @@ def _schedule(engine: Engine, settings: Settings) -> list[tuple[DemoPost, UUID]]
 
         now_ = timedelta(0)
         plan = [
-            (DemoPost("Just Listed", "template, PNG 4:5", now_,
-                      "Just listed: 12 Harbor View Road. 4 bd, 2.5 ba. #justlisted"),
-             flyer),
+            (
+                DemoPost(
+                    "Just Listed",
+                    "template, PNG 4:5",
+                    now_,
+                    "Just listed: 12 Harbor View Road. 4 bd, 2.5 ba. #justlisted",
+                ),
+                flyer,
+            ),
             (DemoPost("Open House", "template, story", now_, ""), story),
-            (DemoPost("Listing tour", "template, video", now_,
-                      "Take the tour of 12 Harbor View Road #reels"), video),
-            (DemoPost("Christmas card", "template, PNG 1:1", now_,
-                      "Merry Christmas from all of us at Harbor Realty!"), holiday),
-            (DemoPost("Brand logo", "asset, transparent PNG", timedelta(minutes=1),
-                      "Harbor Realty: your harbor, your home."), logo),
-            (DemoPost("Harbor panorama", "template, PNG 1080x2600", now_,
-                      "A view of the whole harbor", expect_failure=True), banner),
+            (
+                DemoPost(
+                    "Listing tour",
+                    "template, video",
+                    now_,
+                    "Take the tour of 12 Harbor View Road #reels",
+                ),
+                video,
+            ),
+            (
+                DemoPost(
+                    "Christmas card",
+                    "template, PNG 1:1",
+                    now_,
+                    "Merry Christmas from all of us at Harbor Realty!",
+                ),
+                holiday,
+            ),
+            (
+                DemoPost(
+                    "Brand logo",
+                    "asset, transparent PNG",
+                    timedelta(minutes=1),
+                    "Harbor Realty: your harbor, your home.",
+                ),
+                logo,
+            ),
+            (
+                DemoPost(
+                    "Harbor panorama",
+                    "template, PNG 1080x2600",
+                    now_,
+                    "A view of the whole harbor",
+                    expect_failure=True,
+                ),
+                banner,
+            ),
         ]
         for post, creative in plan:
             post_id = sample.insert_post(

@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import requests
 import structlog
@@ -27,8 +28,15 @@ from publisher.media import (
     media_kind_for,
     prepare,
 )
-from publisher.platforms import Account, ErrorKind, GraphError, MediaKind
-from publisher.platforms import PublishingTarget
+from publisher.platforms import (
+    Account,
+    ErrorKind,
+    GraphError,
+    MediaKind,
+    PublishingTarget,
+    container_failure_kind,
+)
+from publisher.platforms.errors import error_class
 from publisher.queue import ClaimedPost, LostClaim, Queue
 from publisher.settings import Settings
 from publisher.storage import MediaStore
@@ -158,7 +166,8 @@ class Pipeline:
             max_bytes=media.max_download_bytes,
         )
         prepared = prepare(fetched.data, kind=kind, caption=post.caption)
-        key = f"prepared/{post.brand}/{post.id}-{prepared.digest[:16]}.{prepared.extension}"
+        name = f"{post.id}-{prepared.digest[:16]}.{prepared.extension}"
+        key = f"prepared/{post.brand}/{name}"
         url = self.store.put(key, prepared.data, prepared.content_type)
         self.queue.record(
             post.id,
@@ -229,7 +238,11 @@ class Pipeline:
                 publish_sent_at=post.container_created_at or self.queue.now(),
             )
             raise _Release(timedelta(0), "container already published")
-        raise GraphError.from_container(status)
+        kind = container_failure_kind(status)
+        assert kind is not None
+        raise error_class(kind)(
+            "container_status", subcode=status.subcode, message=status.status
+        )
 
     def _publish(
         self,
@@ -354,7 +367,7 @@ class Pipeline:
                 post.id, after=PUBLISH_SETTLE, last_error=exc.brand_message
             )
             return Outcome.RELEASED
-        not_sent = {}
+        not_sent: dict[str, Any] = {}
         if post.stage is Stage.PUBLISH_SENT and exc.operation in PUBLISH_OPERATIONS:
             # A definite refusal of the publish call: nothing went live.
             back = Stage.CONTAINER if post.media_container_id else Stage.PREPARED

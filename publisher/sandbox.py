@@ -58,7 +58,9 @@ class Sandbox:
                     self.settings.media.url, "media.base_url", "sandbox.serve_media"
                 )
                 self.settings.media.directory.mkdir(parents=True, exist_ok=True)
-                self.media_server = MediaServer(self.settings.media.directory, host, port)
+                self.media_server = MediaServer(
+                    self.settings.media.directory, host, port
+                )
                 self.media_server.start()
             if sandbox.simulator:
                 host, port = _loopback(

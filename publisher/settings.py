@@ -8,9 +8,9 @@ value stops the program at start with the key, the variable and the rule it brok
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from collections.abc import Mapping
 from typing import Any, Literal
 
 import yaml

@@ -29,7 +29,14 @@ class Cluster:
         if self.directory is None or self.pg_ctl is None:
             return
         _run(
-            [self.pg_ctl, "-D", str(self.directory / "data"), "-m", "immediate", "stop"],
+            [
+                self.pg_ctl,
+                "-D",
+                str(self.directory / "data"),
+                "-m",
+                "immediate",
+                "stop",
+            ],
             self.user,
         )
         shutil.rmtree(self.directory, ignore_errors=True)
@@ -106,8 +113,17 @@ def start_cluster() -> Cluster:
     )
     pg_ctl = str(bindir / "pg_ctl")
     _run(
-        [pg_ctl, "-D", str(data), "-l", str(directory / "log"), "-o", options, "-w",
-         "start"],
+        [
+            pg_ctl,
+            "-D",
+            str(data),
+            "-l",
+            str(directory / "log"),
+            "-o",
+            options,
+            "-w",
+            "start",
+        ],
         user,
     )
     return Cluster(

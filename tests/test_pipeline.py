@@ -18,9 +18,7 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def worker(
-    pg_url: str, world_settings: Callable[..., Settings]
-) -> Iterator[Worker]:
+def worker(pg_url: str, world_settings: Callable[..., Settings]) -> Iterator[Worker]:
     built = build_worker(world_settings(pg_url))
     yield built
     built.close()
@@ -100,7 +98,9 @@ def test_video_in_progress_does_not_hold_up_images(
         worker.close()
 
     assert (code, summary) == (0, {"published": 4})
-    kinds = {item["caption"]: item["media_product_type"] for item in graph_world.publishes()}
+    kinds = {
+        item["caption"]: item["media_product_type"] for item in graph_world.publishes()
+    }
     assert kinds["tour"] == "REELS"
     assert all(done < video_done for done in images_done)
 

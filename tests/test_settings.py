@@ -96,5 +96,5 @@ def test_unknown_key_in_file_is_refused(
 def test_missing_config_file_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PUBLISHER_CONFIG", "/nonexistent/publisher.yaml")
 
-    with pytest.raises(SettingsError, match="/nonexistent/publisher.yaml"):
+    with pytest.raises(SettingsError, match=r"/nonexistent/publisher\.yaml"):
         load_settings()
