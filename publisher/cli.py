@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from publisher.db import init_schema, make_engine, schema_sql
+from publisher.db import init_schema, make_engine, missing_tables, schema_sql
 from publisher.logs import configure_logging
 from publisher.settings import Settings, SettingsError, load_settings
 
@@ -77,6 +77,14 @@ def run(once: bool) -> None:
     settings = _settings()
     worker = build_worker(settings)
     try:
+        missing = missing_tables(worker.engine)
+        if missing:
+            click.echo(
+                f"publisher: the database lacks tables {', '.join(missing)}; "
+                "run `publisher db init` first",
+                err=True,
+            )
+            sys.exit(EXIT_CONFIG)
         with Sandbox(settings, worker.engine):
             if once:
                 timeout = settings.worker.once_timeout_seconds

@@ -67,6 +67,13 @@ def init_schema(engine: Engine) -> list[str]:
     return [name for name in metadata.tables if name not in existing]
 
 
+def missing_tables(engine: Engine) -> list[str]:
+    """The schema's tables the database lacks; empty when it is complete."""
+    with engine.connect() as conn:
+        existing = set(conn.dialect.get_table_names(conn))
+    return [name for name in metadata.tables if name not in existing]
+
+
 def schema_sql() -> str:
     """The PostgreSQL DDL of every table and index, as `schema.sql` holds it."""
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]

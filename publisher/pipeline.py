@@ -36,7 +36,7 @@ from publisher.platforms import (
     PublishingTarget,
     container_failure_kind,
 )
-from publisher.platforms.errors import error_class
+from publisher.platforms.errors import PUBLISH_OPERATIONS, error_class
 from publisher.queue import ClaimedPost, LostClaim, Queue
 from publisher.settings import Settings
 from publisher.storage import MediaStore
@@ -464,9 +464,6 @@ class Pipeline:
             worker.container_recheck_max_seconds,
         )
         return timedelta(seconds=delay)
-
-
-PUBLISH_OPERATIONS = frozenset({"media_publish", "page_photos"})
 
 
 def _secs(release: _Release) -> float:

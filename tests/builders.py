@@ -45,7 +45,7 @@ class Brand:
         self,
         instance: UUID,
         *,
-        due_at: datetime | None | str = "now",
+        due_at: datetime | str | None = "now",
         caption: str = "A caption #home",
         **values: Any,
     ) -> UUID:

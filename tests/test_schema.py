@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, insert, inspect
+from sqlalchemy import create_engine, inspect
 from sqlalchemy.exc import IntegrityError
 
 from publisher import sample
@@ -65,11 +65,13 @@ def test_a_post_has_exactly_one_creative(any_url: str, tmp_path: Path) -> None:
             template = sample.insert_template(conn, "t")
             instance = sample.insert_instance(conn, brand, template, file)
         for creative in ({}, {"asset": asset, "template_instance": instance}):
-            with pytest.raises(IntegrityError, match="one_creative"):  # noqa: PT012
-                with engine.begin() as conn:
-                    sample.insert_post(
-                        conn, brand=brand, user=user, page=page, due_at=None, **creative
-                    )
+            with (
+                pytest.raises(IntegrityError, match="one_creative"),
+                engine.begin() as conn,
+            ):
+                sample.insert_post(
+                    conn, brand=brand, user=user, page=page, due_at=None, **creative
+                )
         with engine.connect() as conn:
             assert conn.execute(social_posts.select()).all() == []
     finally:

@@ -89,7 +89,7 @@ class SimulatorState:
         self.interrupt_sleepers()
 
     def sleep(self, seconds: float) -> None:
-        """Sleep for a fault, waking early when the server stops."""
+        """Sleep for a fault, waking early when the server stops or the state resets."""
         self._wake.wait(seconds)
 
     def interrupt_sleepers(self) -> None:

@@ -1,0 +1,180 @@
+"""Acceptance: the CLI as a subprocess, as an operator runs it."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine
+
+from publisher import sample
+from tests.builders import image, post_row
+
+pytestmark = pytest.mark.acceptance
+
+PUBLISHER = str(Path(sys.executable).with_name("publisher"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cli_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PUBLISHER_")}
+    env.update(
+        {
+            "PUBLISHER_GRAPH_BASE_URL": f"http://127.0.0.1:{free_port()}",
+            "PUBLISHER_MEDIA_BASE_URL": f"http://127.0.0.1:{free_port()}",
+            "PUBLISHER_LOG_FORMAT": "json",
+            **overrides,
+        }
+    )
+    return env
+
+
+def run_cli(
+    tmp_path: Path, *args: str, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PUBLISHER, *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.mark.timeout(240)
+def test_demo_publishes_all_but_the_preflight_post(tmp_path: Path) -> None:
+    env = cli_env(tmp_path, PUBLISHER_SANDBOX_VIDEO_PROCESSING_SECONDS="2")
+
+    result = run_cli(tmp_path, "demo", env=env, timeout=200)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (
+        "The simulator's publish log holds 5 publish(es) for 5 published post(s)"
+        in (result.stdout)
+    )
+    with sqlite3.connect(tmp_path / "var" / "publisher.db") as db:
+        rows = db.execute(
+            "SELECT stage, executed_at, post_link, media_container_id, failed_at, "
+            "failure FROM social_posts"
+        ).fetchall()
+    published = [row for row in rows if row[0] == "published"]
+    failed = [row for row in rows if row[0] == "failed"]
+    assert (len(published), len(failed), len(rows)) == (5, 1, 6)
+    assert all(row[1] and row[2] and row[3] for row in published)
+    [bad] = failed
+    assert bad[4]
+    assert "between 4:5 and 1.91:1" in bad[5]
+
+
+@pytest.mark.postgres
+def test_run_once_on_postgres_with_the_sandbox(tmp_path: Path, pg_url: str) -> None:
+    media_port = free_port()
+    env = cli_env(
+        tmp_path,
+        PUBLISHER_DATABASE_URL=pg_url,
+        PUBLISHER_MEDIA_BASE_URL=f"http://127.0.0.1:{media_port}",
+        PUBLISHER_MEDIA_DIRECTORY=str(tmp_path / "media"),
+        PUBLISHER_SANDBOX_VIDEO_PROCESSING_SECONDS="1",
+    )
+    engine = create_engine(pg_url)
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        brand = sample.insert_brand(conn)
+        user = sample.insert_user(conn)
+        page = sample.insert_page(conn, brand)
+
+        def post(
+            data: bytes, mime: str, due_at: datetime | None, **kind: object
+        ) -> object:
+            file = sample.insert_file(
+                conn,
+                tmp_path / "media",
+                f"http://127.0.0.1:{media_port}",
+                data,
+                name="creative.bin",
+                mime=mime,
+            )
+            template = sample.insert_template(conn, "t", **kind)  # type: ignore[arg-type]
+            instance = sample.insert_instance(conn, brand, template, file)
+            return sample.insert_post(
+                conn,
+                brand=brand,
+                user=user,
+                page=page,
+                due_at=due_at,
+                caption="Just listed #home",
+                template_instance=instance,
+            )
+
+        png = post(image(1080, 1080), "image/png", now)
+        reel = post(sample.stand_in_video(), "video/mp4", now, video=True)
+        future = post(image(1080, 1080), "image/png", now + timedelta(hours=2))
+        draft = post(image(1080, 1080), "image/png", None)
+
+    result = run_cli(tmp_path, "run", "--once", env=env)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "2 published"
+    for published in (png, reel):
+        row = post_row(engine, published)  # type: ignore[arg-type]
+        assert row.post_link
+        assert row.executed_at is not None
+    assert post_row(engine, png).prepared_media_url.endswith(".jpg")  # type: ignore[arg-type]
+    for untouched in (future, draft):
+        assert post_row(engine, untouched).executed_at is None  # type: ignore[arg-type]
+    engine.dispose()
+
+
+def test_db_init_twice_is_harmless(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+
+    first = run_cli(tmp_path, "db", "init", env=env)
+    second = run_cli(tmp_path, "db", "init", env=env)
+
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("created tables: ")
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.strip() == "schema already present; nothing to do"
+
+
+def test_bad_setting_fails_at_start_naming_it(tmp_path: Path) -> None:
+    env = cli_env(tmp_path, PUBLISHER_WORKER_CONCURRENCY="zero")
+
+    result = run_cli(tmp_path, "run", "--once", env=env)
+
+    assert result.returncode == 2
+    assert re.search(
+        r"worker\.concurrency .*PUBLISHER_WORKER_CONCURRENCY", result.stderr
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_run_without_schema_says_so(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "run", "--once", env=cli_env(tmp_path))
+
+    assert result.returncode == 2
+    assert "run `publisher db init` first" in result.stderr
+
+
+def test_run_once_with_nothing_due_exits_zero(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    assert run_cli(tmp_path, "db", "init", env=env).returncode == 0
+
+    result = run_cli(tmp_path, "run", "--once", env=env)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "no posts were due"
