@@ -210,6 +210,7 @@ CREATE TABLE social_posts (
 	stage TEXT DEFAULT 'queued' NOT NULL, 
 	claimed_by TEXT, 
 	claimed_until TIMESTAMP WITH TIME ZONE, 
+	first_claimed_at TIMESTAMP WITH TIME ZONE, 
 	attempts INTEGER DEFAULT 0 NOT NULL, 
 	next_attempt_at TIMESTAMP WITH TIME ZONE, 
 	prepared_media_url TEXT, 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Engine, and_, or_, select, update
+from sqlalchemy import Engine, and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql import ColumnElement
@@ -112,7 +112,11 @@ class Queue:
             conn.execute(
                 update(social_posts)
                 .where(posts.id.in_(claimed))
-                .values(claimed_by=self.worker, claimed_until=now + self.lease)
+                .values(
+                    claimed_by=self.worker,
+                    claimed_until=now + self.lease,
+                    first_claimed_at=func.coalesce(posts.first_claimed_at, now),
+                )
             )
             rows = conn.execute(_context_query().where(posts.id.in_(claimed)))
             found = {row.id: _claimed(row) for row in rows}

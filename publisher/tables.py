@@ -311,6 +311,8 @@ social_posts = Table(
     Column("stage", Text, nullable=False, server_default=Stage.QUEUED.value),
     Column("claimed_by", Text),
     Column("claimed_until", Timestamp),
+    # When a worker first took the post up: its lateness is this minus `due_at`.
+    Column("first_claimed_at", Timestamp),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("next_attempt_at", Timestamp),
     Column("prepared_media_url", Text),

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
+import requests
+from sqlalchemy import create_engine, text
 
 from publisher import sample
 from tests.builders import image, post_row
@@ -178,3 +181,100 @@ def test_run_once_with_nothing_due_exits_zero(tmp_path: Path) -> None:
 
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == "no posts were due"
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(90)
+def test_daemon_publishes_then_stops_on_sigterm(tmp_path: Path, pg_url: str) -> None:
+    media_port = free_port()
+    env = cli_env(
+        tmp_path,
+        PUBLISHER_DATABASE_URL=pg_url,
+        PUBLISHER_MEDIA_BASE_URL=f"http://127.0.0.1:{media_port}",
+        PUBLISHER_MEDIA_DIRECTORY=str(tmp_path / "media"),
+        PUBLISHER_WORKER_POLL_INTERVAL_SECONDS="0.2",
+    )
+    engine = create_engine(pg_url)
+    with engine.begin() as conn:
+        brand = sample.insert_brand(conn)
+        user = sample.insert_user(conn)
+        page = sample.insert_page(conn, brand)
+        file = sample.insert_file(
+            conn,
+            tmp_path / "media",
+            f"http://127.0.0.1:{media_port}",
+            image(1080, 1080),
+            name="c.png",
+            mime="image/png",
+        )
+        asset = sample.insert_asset(conn, brand, file)
+        post = sample.insert_post(
+            conn,
+            brand=brand,
+            user=user,
+            page=page,
+            asset=asset,
+            due_at=datetime.now(UTC),
+            caption="daemon",
+        )
+    daemon = subprocess.Popen(
+        [PUBLISHER, "run"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while post_row(engine, post).executed_at is None:
+            assert time.monotonic() < deadline, "the daemon did not publish the post"
+            assert daemon.poll() is None, daemon.communicate()[1][-3000:]
+            time.sleep(0.2)
+        daemon.send_signal(signal.SIGTERM)
+        _out, err = daemon.communicate(timeout=30)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.communicate()
+
+    assert daemon.returncode == 0, err[-3000:]
+    assert '"event": "daemon_stopped"' in err
+    row = post_row(engine, post)
+    assert row.stage == "published"
+    assert row.claimed_by is None
+    with engine.connect() as conn:
+        beats = conn.execute(text("SELECT count(*) FROM worker_heartbeats")).scalar()
+    assert beats == 1
+    engine.dispose()
+
+
+def test_simulate_serves_the_graph_api(tmp_path: Path) -> None:
+    port = free_port()
+    simulator = subprocess.Popen(
+        [PUBLISHER, "simulate", "--port", str(port)],
+        cwd=tmp_path,
+        env=cli_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                reply = requests.get(f"http://127.0.0.1:{port}/v25.0/me", timeout=2)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, "the simulator did not start"
+                time.sleep(0.1)
+        simulator.send_signal(signal.SIGTERM)
+        simulator.communicate(timeout=20)
+    finally:
+        if simulator.poll() is None:
+            simulator.kill()
+            simulator.communicate()
+
+    assert reply.status_code == 400
+    assert reply.json()["error"]["code"] == 190
+    assert simulator.returncode == 0

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import structlog
 from sqlalchemy import update
 
+from publisher.logs import configure_logging
 from publisher.runtime import Worker, build_worker
 from publisher.settings import Settings
 from publisher.tables import Stage, social_posts
@@ -174,3 +177,39 @@ def test_expired_token_holds_the_page(
         assert row.failed_at is None
         assert "reconnect" in (row.last_error or "").lower()
     assert graph_world.publishes() == []
+
+
+def test_facebook_page_gets_a_photo_post(
+    worker: Worker, graph_world: GraphWorld
+) -> None:
+    page = make_brand(worker.engine, graph_world, target="facebook")
+    post = page.image_post(caption="On the Page")
+
+    code, summary = worker.daemon.run_once(timeout=30)
+
+    assert (code, summary) == (0, {"published": 1})
+    row = post_row(worker.engine, post)
+    assert row.post_link.startswith("https://www.facebook.com/")
+    assert row.media_container_id is None
+    [published] = graph_world.publishes()
+    assert published["page_id"] == page.facebook_page_id
+
+
+def test_no_token_reaches_the_logs(
+    worker: Worker,
+    brand: Brand,
+    graph_world: GraphWorld,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("json", "debug")
+    brand.image_post(caption="logged")
+    graph_world.control("faults", {"operation": "container_status", "kind": "http_500"})
+    try:
+        worker.daemon.run_once(timeout=30)
+    finally:
+        logging.getLogger().handlers.clear()
+        structlog.reset_defaults()
+
+    logged = capsys.readouterr()
+    assert '"event": "post_published"' in logged.err
+    assert brand.token not in logged.out + logged.err
