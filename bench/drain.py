@@ -1,4 +1,4 @@
-"""Drain benchmark: N posts due now in PostgreSQL, one daemon, the simulator on loopback.
+"""Drain benchmark: N posts due now in PostgreSQL, one daemon, a loopback simulator.
 
     .venv/bin/python bench/drain.py --posts 2000 [--concurrency 8]
 
@@ -189,7 +189,8 @@ def run(
     print(f"lateness p50     {statistics.median(lateness):.2f} s")
     print(f"lateness p99     {percentile(lateness, 0.99):.2f} s")
     print(
-        f"peak RSS         {peak_mib:.0f} MiB (daemon and media server; simulator excluded)"
+        f"peak RSS         {peak_mib:.0f} MiB "
+        "(daemon and media server; simulator excluded)"
     )
     return code
 
