@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -35,6 +35,7 @@ from publisher.logs import configure_logging  # noqa: E402
 from publisher.runtime import build_worker  # noqa: E402
 from publisher.settings import load_settings  # noqa: E402
 from publisher.storage import MediaServer  # noqa: E402
+from publisher.tables import facebook_pages  # noqa: E402
 from tests.builders import image  # noqa: E402
 from tests.pg import start_cluster  # noqa: E402
 
@@ -62,8 +63,11 @@ def start_simulator(port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("the simulator did not start")
 
 
-def seed(url: str, media: MediaServer, media_dir: Path, count: int) -> str:
-    """One brand and page, `count` posts due now sharing one PNG creative each."""
+def seed(
+    url: str, media: MediaServer, media_dir: Path, count: int, pages: int
+) -> list[dict[str, str]]:
+    """One brand, `pages` pages, `count` posts due now spread over them, each with a
+    PNG creative of its own. Returns the pages' accounts for the simulator."""
     engine = create_engine(url)
     init_schema(engine)
     png = image(1080, 1350)
@@ -71,12 +75,8 @@ def seed(url: str, media: MediaServer, media_dir: Path, count: int) -> str:
     with engine.begin() as conn:
         brand = sample.insert_brand(conn)
         user = sample.insert_user(conn)
-        page = sample.insert_page(conn, brand)
-        token = conn.execute(
-            text("SELECT access_token FROM facebook_pages WHERE id = :id"),
-            {"id": page},
-        ).scalar_one()
         template = sample.insert_template(conn, "bench")
+        page_ids = [sample.insert_page(conn, brand) for _ in range(pages)]
         for n in range(count):
             file = sample.insert_file(
                 conn, media_dir, media.url, png, name="flyer.png", mime="image/png"
@@ -86,20 +86,28 @@ def seed(url: str, media: MediaServer, media_dir: Path, count: int) -> str:
                 conn,
                 brand=brand,
                 user=user,
-                page=page,
+                page=page_ids[n % pages],
                 due_at=due,
                 caption=f"Bench post {n} #justlisted",
                 template_instance=instance,
             )
-        ids = conn.execute(
-            text(
-                "SELECT facebook_page_id, instagram_business_account_id "
-                "FROM facebook_pages WHERE id = :id"
-            ),
-            {"id": page},
-        ).one()
+        rows = conn.execute(
+            select(
+                facebook_pages.c.facebook_page_id,
+                facebook_pages.c.instagram_business_account_id,
+                facebook_pages.c.access_token,
+            )
+        ).all()
     engine.dispose()
-    return f"{ids[0]}|{ids[1]}|{token}"
+    return [
+        {
+            "page_id": row.facebook_page_id,
+            "ig_user_id": row.instagram_business_account_id,
+            "access_token": row.access_token,
+            "username": "bench",
+        }
+        for row in rows
+    ]
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -112,6 +120,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--posts", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--pages",
+        type=int,
+        default=20,
+        help="pages the posts are spread over (Meta caps each account's day)",
+    )
     args = parser.parse_args()
 
     cluster = start_cluster()
@@ -126,20 +140,13 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="publisher-bench-"))
     try:
         with MediaServer(work / "media") as media:
-            account = seed(url, media, work / "media", args.posts)
-            page_id, ig_user_id, token = account.split("|")
-            base = f"http://127.0.0.1:{sim_port}/_sim"
-            requests.post(
-                f"{base}/accounts",
-                json={
-                    "page_id": page_id,
-                    "ig_user_id": ig_user_id,
-                    "access_token": token,
-                    "username": "bench",
-                    "quota_total": args.posts * 2,
-                },
-                timeout=10,
-            ).raise_for_status()
+            accounts = seed(url, media, work / "media", args.posts, args.pages)
+            for account in accounts:
+                requests.post(
+                    f"http://127.0.0.1:{sim_port}/_sim/accounts",
+                    json=account,
+                    timeout=10,
+                ).raise_for_status()
             return run(url, media.url, work, sim_port, args)
     finally:
         simulator.terminate()
@@ -180,12 +187,15 @@ def run(
         )
     worker.close()
 
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"posts            {args.posts}")
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak_mib = usage.ru_maxrss / 1024
+    cpu_ms = (usage.ru_utime + usage.ru_stime) * 1000 / args.posts
+    print(f"posts            {args.posts} over {args.pages} pages")
     print(f"concurrency      {args.concurrency}")
     print(f"outcome          {summary} (exit {code})")
     print(f"elapsed          {elapsed:.1f} s")
     print(f"throughput       {args.posts / elapsed:.1f} posts/s")
+    print(f"daemon CPU       {cpu_ms:.1f} ms/post (daemon and media server)")
     print(f"lateness p50     {statistics.median(lateness):.2f} s")
     print(f"lateness p99     {percentile(lateness, 0.99):.2f} s")
     print(

@@ -72,6 +72,8 @@ def configure_logging(
     ]
     structlog.configure(
         processors=[
+            # Drop an event below the level before any processor spends time on it.
+            structlog.stdlib.filter_by_level,
             *shared,
             structlog.processors.StackInfoRenderer(),
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,

@@ -40,6 +40,7 @@ TABLE = [
     (4, None, R, R),
     (4, 2207051, R, U),
     (9, 2207042, R, R),
+    (9, None, R, R),
     (10, None, A, A),
     (200, None, A, A),
     (250, None, A, A),

@@ -34,8 +34,10 @@ PUBLISH_OPERATIONS = frozenset({"media_publish", "page_photos"})
 
 _AUTH_CODES = frozenset({10, 190, *range(200, 300)})
 # 368 is a policy block rather than a quota, but the action is the same: stop
-# calling for hours, since calls during a block extend it.
-_RATE_LIMIT_CODES = frozenset({4, 17, 32, 341, 368, 613, 80001, 80002})
+# calling for hours, since calls during a block extend it. Code 9 is Meta's
+# "limit reached" family: the publishing quota (9/2207042), and the simulator's
+# reading of the unverified 400-containers-a-day cap (9 without a subcode).
+_RATE_LIMIT_CODES = frozenset({4, 9, 17, 32, 341, 368, 613, 80001, 80002})
 _RATE_LIMIT_SUBCODES = frozenset({2207042, 2207051})
 
 # Meta's 2207xxx subcodes are unique across codes, so a subcode alone names its row.
