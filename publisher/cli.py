@@ -1,20 +1,28 @@
 """The operator's commands. Thin: each parses its flags and calls the parts.
 
 Exit codes: 0 done; 2 bad configuration or usage; 3 some posts failed; 4 some
-posts are still waiting (held, deferred or timed out); 130 interrupted.
+posts are still waiting (held, deferred or timed out); 5 the database cannot be
+reached at start; 130 interrupted.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NoReturn
 
 import click
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from publisher.db import init_schema, make_engine, missing_tables, schema_sql
 from publisher.logs import configure_logging
 from publisher.settings import Settings, SettingsError, load_settings
 
 EXIT_CONFIG = 2
+EXIT_UNAVAILABLE = 5
 
 
 def _settings() -> Settings:
@@ -48,7 +56,8 @@ def db_init() -> None:
     settings = _settings()
     engine = make_engine(settings.database)
     try:
-        created = init_schema(engine)
+        with _database_reachable(settings):
+            created = init_schema(engine)
     finally:
         engine.dispose()
     if created:
@@ -77,24 +86,55 @@ def run(once: bool) -> None:
     settings = _settings()
     worker = build_worker(settings)
     try:
-        missing = missing_tables(worker.engine)
-        if missing:
-            click.echo(
-                f"publisher: the database lacks tables {', '.join(missing)}; "
-                "run `publisher db init` first",
-                err=True,
-            )
-            sys.exit(EXIT_CONFIG)
-        with Sandbox(settings, worker.engine):
+        _require_schema(worker.engine, settings)
+        with _start_problems(), Sandbox(settings, worker.engine) as sandbox:
             if once:
                 timeout = settings.worker.once_timeout_seconds
                 code, summary = worker.daemon.run_once(timeout)
                 click.echo(_summary_line(summary))
             else:
-                code = worker.daemon.serve()
+                code = worker.daemon.serve(sandbox.side_jobs())
     finally:
         worker.close()
     sys.exit(code)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"publisher: {message}", err=True)
+    sys.exit(code)
+
+
+@contextmanager
+def _start_problems() -> Iterator[None]:
+    """Settings the sandbox cannot use stop the start with the key and the rule."""
+    try:
+        yield
+    except SettingsError as exc:
+        _fail(str(exc), EXIT_CONFIG)
+
+
+@contextmanager
+def _database_reachable(settings: Settings) -> Iterator[None]:
+    """A database that cannot be reached at start is said so, without a traceback."""
+    try:
+        yield
+    except OperationalError as exc:
+        shown = make_url(settings.database.url).render_as_string(hide_password=True)
+        _fail(
+            f"cannot reach the database at {shown} (database.url): {exc.orig}",
+            EXIT_UNAVAILABLE,
+        )
+
+
+def _require_schema(engine: Engine, settings: Settings) -> None:
+    with _database_reachable(settings):
+        missing = missing_tables(engine)
+    if missing:
+        _fail(
+            f"the database lacks tables {', '.join(missing)}; "
+            "run `publisher db init` first",
+            EXIT_CONFIG,
+        )
 
 
 def _summary_line(summary: dict[str, int]) -> str:

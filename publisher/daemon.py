@@ -15,7 +15,9 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import FrameType
 from uuid import UUID
@@ -48,6 +50,7 @@ class Daemon:
         )
         self._inflight: dict[UUID, Future[None]] = {}
         self._lock = threading.Lock()
+        self._poll_lock = threading.Lock()
         self._stopping = threading.Event()
         self._attempt_ended = threading.Event()
         self._started_at = datetime.now(UTC)
@@ -55,16 +58,18 @@ class Daemon:
 
     def poll(self) -> int:
         """Claim what fits in the pool and start it; returns how many were claimed."""
-        if self._stopping.is_set():
-            return 0
-        with self._lock:
-            room = self.settings.concurrency - len(self._inflight)
-        if room <= 0:
-            return 0
-        claimed = self.queue.claim(min(room, self.settings.claim_batch))
-        for post in claimed:
+        # Held across the claim, so that shutdown can wait for a poll under way.
+        with self._poll_lock:
+            if self._stopping.is_set():
+                return 0
             with self._lock:
-                self._inflight[post.id] = self._executor.submit(self._attempt, post)
+                room = self.settings.concurrency - len(self._inflight)
+            claimed = []
+            if room > 0:
+                claimed = self.queue.claim(min(room, self.settings.claim_batch))
+            for post in claimed:
+                with self._lock:
+                    self._inflight[post.id] = self._executor.submit(self._attempt, post)
         self.queue.heartbeat(socket.gethostname(), os.getpid(), self._started_at)
         logger.debug("poll_done", claimed=len(claimed), in_flight=len(self._inflight))
         return len(claimed)
@@ -106,10 +111,23 @@ class Daemon:
         except Exception as exc:
             logger.warning("lease_renewal_failed", error=f"{type(exc).__name__}: {exc}")
 
-    def serve(self) -> int:
-        """Run until a signal; returns the exit code."""
+    def serve(self, side_jobs: Sequence[SideJob] = ()) -> int:
+        """Run until a signal; returns the exit code.
+
+        `side_jobs` run beside the poll on their own intervals; a failing one is
+        logged and tried again at its next tick.
+        """
         self._install_signal_handlers()
         scheduler = BackgroundScheduler(timezone=UTC)
+        for job in side_jobs:
+            scheduler.add_job(
+                _logged(job),
+                "interval",
+                seconds=job.interval_seconds,
+                id=job.name,
+                max_instances=1,
+                coalesce=True,
+            )
         scheduler.add_job(
             self._poll_job,
             "interval",
@@ -131,6 +149,8 @@ class Daemon:
         logger.info("daemon_started", concurrency=self.settings.concurrency)
         self._stopping.wait()
         scheduler.remove_job("poll")
+        with self._poll_lock:
+            pass  # a poll that was claiming has handed its posts to the pool
         logger.info("daemon_draining", in_flight=self.in_flight())
         self._executor.shutdown(wait=True)
         scheduler.shutdown(wait=True)
@@ -196,6 +216,23 @@ class Daemon:
             os._exit(EXIT_INTERRUPTED)
         logger.info("shutdown_requested", signal=signal.Signals(signum).name)
         self.stop()
+
+
+@dataclass(frozen=True)
+class SideJob:
+    name: str
+    run: Callable[[], object]
+    interval_seconds: float
+
+
+def _logged(job: SideJob) -> Callable[[], None]:
+    def tick() -> None:
+        try:
+            job.run()
+        except Exception as exc:
+            logger.warning("side_job_failed", job=job.name, error=f"{exc!r}")
+
+    return tick
 
 
 def _once_exit_code(summary: dict[str, int], interrupted: bool) -> int:

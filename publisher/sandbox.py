@@ -9,6 +9,7 @@ simulator downloads creatives from, as Meta downloads a brand's public files.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 from urllib.parse import urlsplit
@@ -17,12 +18,15 @@ import requests
 import structlog
 from sqlalchemy import Engine, select
 
+from publisher.daemon import SideJob
 from publisher.settings import Settings, SettingsError
 from publisher.simulator.server import SimulatorServer
 from publisher.storage import MediaServer
 from publisher.tables import facebook_pages
 
 logger = structlog.get_logger(__name__)
+
+PAGE_SYNC_SECONDS = 10.0
 
 
 def _loopback(url: str, key: str, switch: str) -> tuple[str, int]:
@@ -39,6 +43,17 @@ def _loopback(url: str, key: str, switch: str) -> tuple[str, int]:
             "real service"
         )
     return host, parts.port or 80
+
+
+def _listen(start: Callable[[], None], url: str, section: str) -> None:
+    try:
+        start()
+    except OSError as exc:
+        raise SettingsError(
+            f"config key {section}.base_url is {url}, but nothing can listen there "
+            f"({exc}); is another publisher running? Choose a free port with "
+            f"PUBLISHER_{section.upper()}_BASE_URL"
+        ) from None
 
 
 class Sandbox:
@@ -61,13 +76,13 @@ class Sandbox:
                 self.media_server = MediaServer(
                     self.settings.media.directory, host, port
                 )
-                self.media_server.start()
+                _listen(self.media_server.start, self.settings.media.url, "media")
             if sandbox.simulator:
                 host, port = _loopback(
                     self.settings.graph.url, "graph.base_url", "sandbox.simulator"
                 )
                 self.simulator = SimulatorServer(host, port)
-                self.simulator.start()
+                _listen(self.simulator.start, self.settings.graph.url, "graph")
                 self.control(
                     "config",
                     {"video_processing_seconds": sandbox.video_processing_seconds},
@@ -95,6 +110,12 @@ class Sandbox:
         if self.media_server is not None:
             self.media_server.stop()
             self.media_server = None
+
+    def side_jobs(self) -> list[SideJob]:
+        """Pages connected while the daemon runs reach the simulator within seconds."""
+        if self.simulator is None:
+            return []
+        return [SideJob("sandbox_pages", self.register_pages, PAGE_SYNC_SECONDS)]
 
     def control(self, path: str, body: object) -> object:
         """Call the simulator's control API (see docs/simulator.md)."""
@@ -126,5 +147,5 @@ class Sandbox:
                     "access_token": row.access_token,
                 },
             )
-        logger.info("sandbox_pages_registered", pages=len(rows))
+        logger.debug("sandbox_pages_registered", pages=len(rows))
         return len(rows)

@@ -278,3 +278,34 @@ def test_simulate_serves_the_graph_api(tmp_path: Path) -> None:
     assert reply.status_code == 400
     assert reply.json()["error"]["code"] == 190
     assert simulator.returncode == 0
+
+
+def test_unreachable_database_is_said_without_the_password(tmp_path: Path) -> None:
+    env = cli_env(
+        tmp_path,
+        PUBLISHER_DATABASE_URL=f"postgresql://u:hunter2@127.0.0.1:{free_port()}/x",
+    )
+
+    for command in (["db", "init"], ["run", "--once"]):
+        result = run_cli(tmp_path, *command, env=env)
+
+        assert result.returncode == 5, result.stderr
+        assert "cannot reach the database" in result.stderr
+        assert "hunter2" not in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_busy_sandbox_port_names_the_setting(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    assert run_cli(tmp_path, "db", "init", env=env).returncode == 0
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env["PUBLISHER_GRAPH_BASE_URL"] = f"http://127.0.0.1:{port}"
+
+        result = run_cli(tmp_path, "run", "--once", env=env)
+
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "PUBLISHER_GRAPH_BASE_URL" in result.stderr
+    assert "Traceback" not in result.stderr
