@@ -43,6 +43,7 @@ CREATE TABLE facebook_pages (
 	target TEXT DEFAULT 'instagram' NOT NULL, 
 	needs_reauth_at TIMESTAMP WITH TIME ZONE, 
 	reauth_reason TEXT, 
+	throttled_until TIMESTAMP WITH TIME ZONE, 
 	created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
 	updated_at TIMESTAMP WITH TIME ZONE, 
 	deleted_at TIMESTAMP WITH TIME ZONE, 

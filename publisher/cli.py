@@ -160,4 +160,8 @@ def simulate(host: str, port: int) -> None:
     from publisher.simulator.server import serve_forever
 
     configure_logging()
-    serve_forever(host, port)
+    serve_forever(
+        host,
+        port,
+        on_ready=lambda url: click.echo(f"Graph simulator listening at {url}"),
+    )

@@ -24,6 +24,7 @@ from uuid import UUID
 
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.exc import DBAPIError
 
 from publisher.pipeline import Outcome, Pipeline
 from publisher.queue import ClaimedPost, Queue
@@ -35,6 +36,8 @@ EXIT_OK = 0
 EXIT_FAILED = 3
 EXIT_PENDING = 4
 EXIT_INTERRUPTED = 130
+
+SUMMARY_TRIES = 20
 
 
 class Daemon:
@@ -89,6 +92,10 @@ class Daemon:
         outcome = Outcome.LOST
         try:
             outcome = self.pipeline.attempt(post)
+        except DBAPIError as exc:
+            # Every step up to here is committed; when the lease runs out, any
+            # daemon resumes the post from its last stage.
+            logger.warning("attempt_interrupted", post=str(post.id), error=_short(exc))
         except Exception:
             # The lease will expire and any daemon will take the post over.
             logger.exception("attempt_crashed", post=str(post.id))
@@ -103,13 +110,13 @@ class Daemon:
             self.poll()
         except Exception as exc:
             # The next tick tries again; a database restart must not end the daemon.
-            logger.warning("poll_failed", error=f"{type(exc).__name__}: {exc}")
+            logger.warning("poll_failed", error=_short(exc))
 
     def _renew_job(self) -> None:
         try:
             self.renew_leases()
         except Exception as exc:
-            logger.warning("lease_renewal_failed", error=f"{type(exc).__name__}: {exc}")
+            logger.warning("lease_renewal_failed", error=_short(exc))
 
     def serve(self, side_jobs: Sequence[SideJob] = ()) -> int:
         """Run until a signal; returns the exit code.
@@ -172,33 +179,49 @@ class Daemon:
         deadline = time.monotonic() + timeout
         last_renewal = time.monotonic()
         while not self._stopping.is_set():
-            self.poll()
-            pending = self.queue.pending(due)
-            if not pending and not self.in_flight():
-                break
-            if not self.in_flight() and not _reachable(pending, deadline):
-                break
+            try:
+                self.poll()
+                pending = self.queue.pending(due)
+            except DBAPIError as exc:
+                # The database is restarting or unreachable: wait, then look again.
+                logger.warning("poll_failed", error=_short(exc))
+            else:
+                if not pending and not self.in_flight():
+                    break
+                if not self.in_flight() and not _reachable(pending, deadline):
+                    break
             if time.monotonic() >= deadline:
-                logger.warning("once_timed_out", pending=len(pending))
+                logger.warning("once_timed_out", in_flight=self.in_flight())
                 break
             self._attempt_ended.wait(timeout=self.settings.poll_interval_seconds)
             self._attempt_ended.clear()
             if time.monotonic() - last_renewal >= self.settings.lease_seconds / 3:
-                self.renew_leases()
+                self._renew_job()
                 last_renewal = time.monotonic()
         self.drain()
-        summary = self.queue.summarize(due)
+        summary = self._summary(due)
         logger.info("once_ended", **summary)
         return _once_exit_code(summary, self._stopping.is_set()), summary
+
+    def _summary(self, due: list[UUID]) -> dict[str, int]:
+        """How the posts stand, asked until the database answers (a minute at most)."""
+        for _ in range(SUMMARY_TRIES - 1):
+            try:
+                return self.queue.summarize(due)
+            except DBAPIError as exc:
+                logger.warning("summary_failed", error=_short(exc))
+                time.sleep(self.settings.poll_interval_seconds + 1)
+        return self.queue.summarize(due)
 
     def stop(self) -> None:
         self._stopping.set()
 
     def drain(self) -> None:
-        """Wait for the attempts in flight to end."""
+        """Wait for the attempts in flight to end, keeping their leases alive."""
         with self._lock:
             running = list(self._inflight.values())
-        wait(running)
+        while wait(running, timeout=self.settings.lease_seconds / 3).not_done:
+            self._renew_job()
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
@@ -252,6 +275,12 @@ def _reachable(pending: list[tuple[UUID, datetime, bool]], deadline: float) -> b
         not held and ready_at.timestamp() <= horizon
         for _post, ready_at, held in pending
     )
+
+
+def _short(exc: BaseException) -> str:
+    """The error's type and first line: enough to read, no SQL or traceback."""
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
 def _counts(outcomes: Counter[Outcome]) -> dict[str, int]:

@@ -96,7 +96,10 @@ def configure_logging(
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Third-party chatter stays out of the operator's way unless asked for.
-    for noisy in ("apscheduler", "urllib3", "werkzeug"):
+    # urllib3 stays quiet even then: its request lines carry whole URLs, and a
+    # signed creative URL's query string is a secret.
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+    for noisy in ("apscheduler", "werkzeug"):
         logging.getLogger(noisy).setLevel(
             logging.DEBUG if level == "debug" else logging.WARNING
         )

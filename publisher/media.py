@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 import structlog
+import urllib3
 from PIL import ExifTags, Image, ImageCms, ImageOps, UnidentifiedImageError
 from tenacity import (
     RetryCallState,
@@ -70,16 +72,24 @@ class PreflightError(Exception):
 
 
 class CreativeUnavailable(Exception):
-    """The creative could not be downloaded; `transient`: a later try may succeed."""
+    """The creative could not be downloaded; `transient`: a later try may succeed,
+    `retry_now`: within this attempt (else only on a later one)."""
 
     def __init__(
-        self, message: str, *, url: str, transient: bool, status: int | None = None
+        self,
+        message: str,
+        *,
+        url: str,
+        transient: bool,
+        status: int | None = None,
+        retry_now: bool = True,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.url = url
         self.transient = transient
         self.status = status
+        self.retry_now = retry_now
 
 
 @dataclass(frozen=True)
@@ -153,7 +163,9 @@ def fetch_creative(
             multiplier=retry.first_wait, max=retry.max_wait, jitter=retry.jitter
         ),
         retry=retry_if_exception(
-            lambda exc: isinstance(exc, CreativeUnavailable) and exc.transient
+            lambda exc: (
+                isinstance(exc, CreativeUnavailable) and exc.transient and exc.retry_now
+            )
         ),
         before_sleep=_log_retry,
         reraise=True,
@@ -200,6 +212,10 @@ def prepare(data: bytes, *, kind: MediaKind, caption: str) -> PreparedMedia:
     return prepared
 
 
+# How many read timeouts a whole download may take.
+_WHOLE_DOWNLOAD_READS = 3
+
+
 def _download_once(
     url: str,
     shown: str,
@@ -227,19 +243,38 @@ def _download_once(
 
             chunks: list[bytes] = []
             received = 0
-            for chunk in response.iter_content(_CHUNK_BYTES):
+            # A server trickling bytes never trips the per-read timeout, so the
+            # whole download gets a budget too: room for a large video, not forever.
+            deadline = time.monotonic() + _WHOLE_DOWNLOAD_READS * timeout[1]
+            # read1 returns what one socket read brings; iter_content would wait
+            # for a whole chunk and never look at the clock.
+            while chunk := response.raw.read1(_CHUNK_BYTES, decode_content=True):
                 received += len(chunk)
                 if received > max_bytes:
                     raise _too_large(shown, max_bytes)
+                if time.monotonic() > deadline:
+                    # Retried on a later attempt, not at once: it just took long.
+                    raise CreativeUnavailable(
+                        f"{prefix}: the download took too long",
+                        url=shown,
+                        transient=True,
+                        retry_now=False,
+                    )
                 chunks.append(chunk)
 
             content_type = response.headers.get("Content-Type", "")
     # ConnectTimeout is a Timeout and a ConnectionError; it reads best as a timeout.
-    except requests.Timeout as exc:
+    # read1 reads from urllib3 directly, so its errors arrive unwrapped.
+    except (requests.Timeout, urllib3.exceptions.ReadTimeoutError) as exc:
         raise CreativeUnavailable(
             f"{prefix}: the server did not answer in time", url=shown, transient=True
         ) from exc
-    except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+    except (
+        requests.ConnectionError,
+        requests.exceptions.ChunkedEncodingError,
+        urllib3.exceptions.ProtocolError,
+        urllib3.exceptions.DecodeError,
+    ) as exc:
         raise CreativeUnavailable(
             f"{prefix}: the connection failed", url=shown, transient=True
         ) from exc

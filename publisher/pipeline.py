@@ -69,6 +69,10 @@ class _Release(Exception):
     reason: str
 
 
+class _StoreFailed(Exception):
+    """The media store refused the prepared file."""
+
+
 class Pipeline:
     """Runs attempts; shared by the daemon's threads, so it keeps no per-post state."""
 
@@ -103,7 +107,9 @@ class Pipeline:
 
     def _run(self, post: ClaimedPost, log: structlog.BoundLogger) -> Outcome:
         target = self.targets[post.target]
-        account = Account(post.facebook_page_id, post.ig_user_id, post.access_token)
+        # A token pasted with its line break is still the same token.
+        token = post.access_token.strip()
+        account = Account(post.facebook_page_id, post.ig_user_id, token)
         try:
             return self._advance(post, target, account, log)
         except _Release as release:
@@ -116,6 +122,8 @@ class Pipeline:
             if exc.transient:
                 return self._retry(post, exc.message, log)
             return self._fail(post, exc.message, log)
+        except _StoreFailed as exc:
+            return self._retry(post, str(exc), log)
         except GraphError as exc:
             return self._on_graph_error(self.queue.reread(post.id), exc, log)
 
@@ -141,7 +149,9 @@ class Pipeline:
     ) -> ClaimedPost:
         if not post.creative_url:
             raise PreflightError(
-                "creative", "exists", "The post's creative is missing."
+                "creative",
+                "exists",
+                "The post's creative was deleted or has no file; choose another.",
             )
         kind = media_kind_for(
             medium=post.medium,
@@ -168,7 +178,15 @@ class Pipeline:
         prepared = prepare(fetched.data, kind=kind, caption=post.caption)
         name = f"{post.id}-{prepared.digest[:16]}.{prepared.extension}"
         key = f"prepared/{post.brand}/{name}"
-        url = self.store.put(key, prepared.data, prepared.content_type)
+        try:
+            url = self.store.put(key, prepared.data, prepared.content_type)
+        except OSError as exc:
+            # The operator's store, not the brand's post: loud, retried, bounded.
+            log.error("media_store_failed", error=str(exc))
+            raise _StoreFailed(
+                f"The prepared media could not be stored ({exc.strerror or exc}); "
+                "the operator must fix media.directory."
+            ) from exc
         self.queue.record(
             post.id,
             stage=Stage.PREPARED.value,
@@ -252,10 +270,8 @@ class Pipeline:
         log: structlog.BoundLogger,
     ) -> Outcome:
         assert post.prepared_media_url
-        sent_at = self.queue.now()
-        self.queue.record(
-            post.id, stage=Stage.PUBLISH_SENT.value, publish_sent_at=sent_at
-        )
+        if self.queue.mark_publish_sent(post) is None:
+            return self._changed_under_claim(post, log)
         log.info("publish_sent", container=post.media_container_id)
         media_id = target.publish(
             account,
@@ -265,6 +281,33 @@ class Pipeline:
         )
         self.queue.record(post.id, published_media_id=media_id)
         return self._complete(post, target, account, media_id, log)
+
+    def _changed_under_claim(
+        self, post: ClaimedPost, log: structlog.BoundLogger
+    ) -> Outcome:
+        """The brand changed the post while we prepared it: never publish the old."""
+        now = self.queue.reread(post.id)
+        if now.deleted_at is not None:
+            self.queue.release(post.id, last_error=None)
+            log.info("post_deleted_under_claim")
+            return Outcome.RELEASED
+        if now.due_at is None or now.due_at > self.queue.now():
+            self.queue.release(post.id, last_error=None)
+            log.info("post_rescheduled_under_claim", due_at=now.due_at)
+            return Outcome.RELEASED
+        # New caption or creative: prepare it again from the start.
+        self.queue.release(
+            post.id,
+            stage=Stage.QUEUED.value,
+            prepared_media_url=None,
+            prepared_media_kind=None,
+            prepared_digest=None,
+            media_container_id=None,
+            container_created_at=None,
+            last_error=None,
+        )
+        log.info("post_changed_under_claim")
+        return Outcome.RELEASED
 
     def _complete(
         self,
@@ -330,11 +373,18 @@ class Pipeline:
         account: Account,
         sent_at: datetime,
     ) -> str | None:
+        """Our media among the account's recent ones: made after the call, with our
+        caption (stories carry none), and not already another post's."""
+        story = MediaKind(post.prepared_media_kind or "FEED_IMAGE").is_story
+        taken = self.queue.page_media_ids(
+            post.page, besides=post.id, since=sent_at - MATCH_SKEW
+        )
         caption = post.caption.strip()
         matches = [
             item
-            for item in target.recent_media(account)
-            if (item.caption or "").strip() == caption
+            for item in target.recent_media(account, stories=story)
+            if item.media_id not in taken
+            and (story or (item.caption or "").strip() == caption)
             and (item.timestamp is None or item.timestamp >= sent_at - MATCH_SKEW)
         ]
         if not matches:
@@ -379,14 +429,15 @@ class Pipeline:
                 log.warning("page_needs_reauth", reason=exc.brand_message)
             return Outcome.HELD
         if exc.kind is ErrorKind.RATE_LIMITED:
-            wait = exc.retry_after_seconds or self._backoff(post.attempts)
+            # The page is throttled, not the post: its other posts wait too, and
+            # other pages go on. Jitter keeps a crowd of pages from waking at once.
+            wait = (exc.retry_after_seconds or 0) + self._backoff(post.attempts)
+            after = timedelta(seconds=wait)
+            until = self.queue.defer_page(post.page, after, exc.brand_message)
             self.queue.release(
-                post.id,
-                after=timedelta(seconds=wait),
-                last_error=exc.brand_message,
-                **not_sent,
+                post.id, after=after, last_error=exc.brand_message, **not_sent
             )
-            log.info("post_deferred", after_s=round(wait, 1))
+            log.info("page_deferred", until=until, code=exc.code, subcode=exc.subcode)
             return Outcome.RELEASED
         if exc.kind is ErrorKind.NOT_READY:
             self.queue.release(post.id, after=self._recheck_delay(post), **not_sent)

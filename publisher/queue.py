@@ -46,7 +46,7 @@ class ClaimedPost:
     id: UUID
     brand: UUID
     caption: str
-    due_at: datetime
+    due_at: datetime | None
     stage: Stage
     attempts: int
     claimed_until: datetime
@@ -65,6 +65,9 @@ class ClaimedPost:
     container_created_at: datetime | None = None
     publish_sent_at: datetime | None = None
     published_media_id: str | None = None
+    template_instance: UUID | None = None
+    asset: UUID | None = None
+    deleted_at: datetime | None = None
 
 
 def _claimable(now: datetime) -> ColumnElement[bool]:
@@ -101,7 +104,11 @@ class Queue:
             ids = (
                 select(posts.id)
                 .join(facebook_pages, pages.id == posts.facebook_page)
-                .where(_claimable(now), _page_usable())
+                .where(
+                    _claimable(now),
+                    _page_usable(),
+                    or_(pages.throttled_until.is_(None), pages.throttled_until <= now),
+                )
                 .order_by(posts.due_at, posts.id)
                 .limit(limit)
                 .with_for_update(skip_locked=True, of=social_posts)
@@ -157,6 +164,30 @@ class Queue:
         with self.engine.begin() as conn:
             self._fenced(conn, post_id, values)
 
+    def mark_publish_sent(self, post: ClaimedPost) -> datetime | None:
+        """Record that the publish call is about to go, if the post is still what
+        was prepared: not deleted, still due, same caption and creative. The check
+        and the write are one statement, so a brand's change cannot slip between.
+        Returns the time written, or None when the post changed."""
+        with self.engine.begin() as conn:
+            now = db_now(conn)
+            result = conn.execute(
+                update(social_posts)
+                .where(
+                    posts.id == post.id,
+                    posts.claimed_by == self.worker,
+                    posts.deleted_at.is_(None),
+                    posts.due_at <= now,
+                    posts.caption == post.caption,
+                    posts.template_instance.is_not_distinct_from(
+                        post.template_instance
+                    ),
+                    posts.asset.is_not_distinct_from(post.asset),
+                )
+                .values(stage=Stage.PUBLISH_SENT.value, publish_sent_at=now)
+            )
+        return now if result.rowcount == 1 else None
+
     def release(
         self,
         post_id: UUID,
@@ -204,7 +235,23 @@ class Queue:
                 .where(pages.id == page, pages.needs_reauth_at.is_(None))
                 .values(needs_reauth_at=now, reauth_reason=reason)
             )
+            _explain_waiting(conn, page, reason)
         return result.rowcount == 1
+
+    def defer_page(self, page: UUID, after: timedelta, reason: str) -> datetime:
+        """Claim none of the page's posts for a while (it was throttled)."""
+        with self.engine.begin() as conn:
+            until = db_now(conn) + after
+            _explain_waiting(conn, page, reason)
+            conn.execute(
+                update(facebook_pages)
+                .where(
+                    pages.id == page,
+                    or_(pages.throttled_until.is_(None), pages.throttled_until < until),
+                )
+                .values(throttled_until=until)
+            )
+        return until
 
     def release_all(self, post_ids: Sequence[UUID]) -> int:
         """Give back posts this worker holds but has not started (shutdown)."""
@@ -217,6 +264,17 @@ class Queue:
                 .values(claimed_by=None, claimed_until=None)
             )
         return result.rowcount
+
+    def page_media_ids(self, page: UUID, *, besides: UUID, since: datetime) -> set[str]:
+        """Media ids recorded for the page's other posts sent since `since`."""
+        query = select(posts.published_media_id).where(
+            posts.facebook_page == page,
+            posts.published_media_id.is_not(None),
+            posts.publish_sent_at >= since,
+            posts.id != besides,
+        )
+        with self.engine.connect() as conn:
+            return {str(media) for media in conn.execute(query).scalars()}
 
     def due_now(self) -> list[UUID]:
         """The posts due at this moment and not yet executed, claimed or not."""
@@ -293,6 +351,20 @@ class Queue:
             raise LostClaim(str(post_id))
 
 
+def _explain_waiting(conn: Any, page: UUID, reason: str) -> None:
+    """Say on each unclaimed, unended post of the page why it is not attempted."""
+    conn.execute(
+        update(social_posts)
+        .where(
+            posts.facebook_page == page,
+            posts.executed_at.is_(None),
+            posts.deleted_at.is_(None),
+            posts.claimed_by.is_(None),
+        )
+        .values(last_error=reason)
+    )
+
+
 def _context_query() -> Any:
     ti_file = files.alias("ti_file")
     asset_file = files.alias("asset_file")
@@ -316,6 +388,9 @@ def _context_query() -> Any:
             posts.container_created_at,
             posts.publish_sent_at,
             posts.published_media_id,
+            posts.template_instance,
+            posts.asset,
+            posts.deleted_at,
             ti_file.c.url.label("ti_url"),
             ti_file.c.mime.label("ti_mime"),
             templates.c.medium.label("ti_medium"),
@@ -326,13 +401,34 @@ def _context_query() -> Any:
         )
         .select_from(social_posts)
         .join(facebook_pages, pages.id == posts.facebook_page)
+        # A deleted creative (or file) joins as missing: the post has nothing
+        # to publish, and the pipeline fails it saying so.
         .outerjoin(
-            template_instances, template_instances.c.id == posts.template_instance
+            template_instances,
+            and_(
+                template_instances.c.id == posts.template_instance,
+                template_instances.c.deleted_at.is_(None),
+            ),
         )
         .outerjoin(templates, templates.c.id == template_instances.c.template)
-        .outerjoin(ti_file, ti_file.c.id == template_instances.c.file)
-        .outerjoin(brand_assets, brand_assets.c.id == posts.asset)
-        .outerjoin(asset_file, asset_file.c.id == brand_assets.c.file)
+        .outerjoin(
+            ti_file,
+            and_(
+                ti_file.c.id == template_instances.c.file,
+                ti_file.c.deleted_at.is_(None),
+            ),
+        )
+        .outerjoin(
+            brand_assets,
+            and_(brand_assets.c.id == posts.asset, brand_assets.c.deleted_at.is_(None)),
+        )
+        .outerjoin(
+            asset_file,
+            and_(
+                asset_file.c.id == brand_assets.c.file,
+                asset_file.c.deleted_at.is_(None),
+            ),
+        )
     )
 
 
@@ -361,4 +457,7 @@ def _claimed(row: Any) -> ClaimedPost:
         container_created_at=row.container_created_at,
         publish_sent_at=row.publish_sent_at,
         published_media_id=row.published_media_id,
+        template_instance=row.template_instance,
+        asset=row.asset,
+        deleted_at=row.deleted_at,
     )

@@ -207,12 +207,22 @@ def _refuse_unknown_variables(env: Mapping[str, str]) -> None:
         )
 
 
+def _without_password(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at or ":" not in credentials:
+        return url
+    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+
+
 def _describe(exc: ValidationError) -> str:
     lines = []
     for error in exc.errors():
         key = ".".join(str(part) for part in error["loc"])
         variable = ENV_PREFIX + key.replace(".", "_").upper()
         given = error.get("input")
+        if isinstance(given, str) and "://" in given:
+            given = _without_password(given)
         shown = "" if isinstance(given, dict) else f" (got {given!r})"
         lines.append(f"config key {key} (or {variable}): {error['msg']}{shown}")
     return "invalid configuration:\n  " + "\n  ".join(lines)

@@ -282,6 +282,8 @@ facebook_pages = Table(
     # Set when Meta refused the token: the page's posts are held until reconnected.
     Column("needs_reauth_at", Timestamp),
     Column("reauth_reason", Text),
+    # Set when Meta throttled the page: none of its posts is claimed before then.
+    Column("throttled_until", Timestamp),
     *_stamps(),
     CheckConstraint(_in("target", TARGETS), name="target"),
     CheckConstraint(

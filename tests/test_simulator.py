@@ -368,7 +368,7 @@ def test_a_token_acts_only_on_its_own_account(graph: Graph, media: str) -> None:
 
 def test_request_shape_errors(graph: Graph, media: str) -> None:
     assert error_of(graph.get("/17840000999999999")) == (400, 100, 33)
-    assert error_of(graph.get(f"/{IG_USER}/stories")) == (400, 2500, None)
+    assert error_of(graph.get(f"/{IG_USER}/insights")) == (400, 2500, None)
     assert error_of(graph.get(f"/{IG_USER}/media_publish")) == (400, 100, 33)
     # "...?id=7" left unencoded inside image_url arrives as a parameter of its own.
     leaked = graph.post(

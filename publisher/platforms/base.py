@@ -105,6 +105,8 @@ class PublishingTarget(Protocol):
         """The account's publishing quota, or None where the target has none."""
         ...
 
-    def recent_media(self, account: Account, limit: int = 25) -> list[MediaSummary]:
-        """The account's most recent media, newest first."""
+    def recent_media(
+        self, account: Account, limit: int = 25, *, stories: bool = False
+    ) -> list[MediaSummary]:
+        """The account's most recent media (or its live stories), newest first."""
         ...

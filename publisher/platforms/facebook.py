@@ -80,8 +80,12 @@ class FacebookPageTarget:
         # Pages have no publishing quota; their limits show up as usage headers.
         return None
 
-    def recent_media(self, account: Account, limit: int = 25) -> list[MediaSummary]:
+    def recent_media(
+        self, account: Account, limit: int = 25, *, stories: bool = False
+    ) -> list[MediaSummary]:
         """The Page's latest posts from `/{page-id}/posts`, newest first.
+
+        Pages get no stories from this publisher, so `stories` changes nothing.
 
         A photo post's caption reads back as the post's `message`.
         """

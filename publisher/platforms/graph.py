@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -32,6 +33,7 @@ from tenacity import (
 )
 
 from publisher.platforms.errors import (
+    AuthError,
     ErrorKind,
     GraphError,
     classify,
@@ -142,6 +144,10 @@ def _percentages(values: Mapping[str, object], keys: tuple[str, ...]) -> list[fl
     return found
 
 
+# Meta's tokens are URL-safe text; anything else cannot be sent as a header.
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9._~+/=|-]+")
+
+
 class GraphTransport:
     """Calls the Graph API; the token travels only in the Authorization header."""
 
@@ -235,6 +241,11 @@ class GraphTransport:
         fields: Mapping[str, str],
         usage_key: str | None,
     ) -> dict[str, Any]:
+        if not _TOKEN_SHAPE.fullmatch(token):
+            # requests would put the whole header, token included, in its error.
+            raise AuthError(
+                operation, message="the stored access token is empty or malformed"
+            )
         url = f"{self._root}/{quote(path.lstrip('/'), safe='/')}"
         key = usage_key if usage_key is not None else path.lstrip("/").split("/")[0]
         log = _log.bind(operation=operation, method=method)

@@ -130,11 +130,21 @@ class InstagramTarget:
             raise unexpected_reply(operation, 200, "reply has no quota and config")
         return Quota(usage=usage, total=total, duration_seconds=duration)
 
-    def recent_media(self, account: Account, limit: int = 25) -> list[MediaSummary]:
-        operation = "recent_media"
+    def recent_media(
+        self, account: Account, limit: int = 25, *, stories: bool = False
+    ) -> list[MediaSummary]:
+        # Meta lists live stories under their own edge, never under /media.
+        operation, edge = (
+            ("recent_stories", "stories")
+            if stories
+            else (
+                "recent_media",
+                "media",
+            )
+        )
         body = self._transport.get(
             operation,
-            f"{_ig_user(account, operation)}/media",
+            f"{_ig_user(account, operation)}/{edge}",
             account.access_token,
             {"fields": "id,caption,timestamp", "limit": str(limit)},
             usage_key=account.page_id,

@@ -126,9 +126,15 @@ class Content:
     def media(self, media_id: str) -> Media | None:
         return self._media.get(media_id)
 
-    def recent_media(self, ig_user_id: str | None, limit: int) -> list[Media]:
-        """The user's media, newest first."""
-        mine = [m for m in self._media.values() if m.ig_user_id == ig_user_id]
+    def recent_media(
+        self, ig_user_id: str | None, limit: int, stories: bool
+    ) -> list[Media]:
+        """The user's media (or, with `stories`, only its stories), newest first."""
+        mine = [
+            m
+            for m in self._media.values()
+            if m.ig_user_id == ig_user_id and (m.product_type == "STORY") == stories
+        ]
         return mine[::-1][:limit]
 
     def quota_usage(self, ig_user_id: str | None, *, since: float) -> int:

@@ -19,6 +19,7 @@ class Operation(enum.StrEnum):
     MEDIA_PUBLISH = "media_publish"
     PERMALINK = "permalink"
     RECENT_MEDIA = "recent_media"
+    RECENT_STORIES = "recent_stories"
     PUBLISHING_LIMIT = "publishing_limit"
     PAGE_PHOTOS = "page_photos"
     PAGE_POSTS = "page_posts"

@@ -51,6 +51,7 @@ ROUTES = Map(
         Rule("/<node>", methods=["GET"], endpoint=NODE),
         Rule("/<node>/media", methods=["POST"], endpoint=Operation.CREATE_CONTAINER),
         Rule("/<node>/media", methods=["GET"], endpoint=Operation.RECENT_MEDIA),
+        Rule("/<node>/stories", methods=["GET"], endpoint=Operation.RECENT_STORIES),
         Rule(
             "/<node>/media_publish", methods=["POST"], endpoint=Operation.MEDIA_PUBLISH
         ),
@@ -172,7 +173,15 @@ def read_object(ctx: CallContext) -> dict[str, Any]:
 def recent_media(ctx: CallContext) -> dict[str, Any]:
     account = _own_edge(ctx, page=False)
     wanted = _fields(ctx.params, MEDIA_FIELDS, "IGMedia")
-    items = ctx.state.recent_media(account, _limit(ctx.params))
+    items = ctx.state.recent_media(account, _limit(ctx.params), stories=False)
+    return {"data": [_pick(m.fields(), wanted) for m in items]}
+
+
+def recent_stories(ctx: CallContext) -> dict[str, Any]:
+    """As Meta: live stories are listed here, never under /media."""
+    account = _own_edge(ctx, page=False)
+    wanted = _fields(ctx.params, MEDIA_FIELDS, "IGMedia")
+    items = ctx.state.recent_media(account, _limit(ctx.params), stories=True)
     return {"data": [_pick(m.fields(), wanted) for m in items]}
 
 
@@ -222,6 +231,7 @@ HANDLERS: dict[Operation, Callable[[CallContext], dict[str, Any]]] = {
     Operation.MEDIA_PUBLISH: media_publish,
     Operation.PERMALINK: read_object,
     Operation.RECENT_MEDIA: recent_media,
+    Operation.RECENT_STORIES: recent_stories,
     Operation.PUBLISHING_LIMIT: publishing_limit,
     Operation.PAGE_PHOTOS: page_photos,
     Operation.PAGE_POSTS: page_posts,

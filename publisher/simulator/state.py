@@ -206,9 +206,11 @@ class SimulatorState:
         with self._lock:
             return self._content.media(media_id)
 
-    def recent_media(self, account: Account, limit: int) -> list[Media]:
+    def recent_media(
+        self, account: Account, limit: int, *, stories: bool = False
+    ) -> list[Media]:
         with self._lock:
-            return self._content.recent_media(account.ig_user_id, limit)
+            return self._content.recent_media(account.ig_user_id, limit, stories)
 
     def publishing_limit(
         self, account: Account, since: float | None
