@@ -78,14 +78,23 @@ def db_schema() -> None:
     is_flag=True,
     help="Process the posts due now, wait for them to end, and exit.",
 )
-def run(once: bool) -> None:
+@click.option(
+    "--init-db",
+    is_flag=True,
+    help="Create the schema's missing tables first (as `publisher db init`).",
+)
+def run(once: bool, init_db: bool) -> None:
     """Run the publishing daemon (or one cron-like pass with --once)."""
     from publisher.runtime import build_worker
     from publisher.sandbox import Sandbox
 
     settings = _settings()
-    worker = build_worker(settings)
+    with _start_problems():
+        worker = build_worker(settings)
     try:
+        if init_db:
+            with _database_reachable(settings):
+                init_schema(worker.engine)
         _require_schema(worker.engine, settings)
         with _start_problems(), Sandbox(settings, worker.engine) as sandbox:
             if once:
@@ -149,7 +158,9 @@ def demo() -> None:
     from publisher.demo import run_demo
 
     settings = _settings()
-    sys.exit(run_demo(settings))
+    with _start_problems(), _database_reachable(settings):
+        code = run_demo(settings)
+    sys.exit(code)
 
 
 @main.command()
@@ -160,8 +171,11 @@ def simulate(host: str, port: int) -> None:
     from publisher.simulator.server import serve_forever
 
     configure_logging()
-    serve_forever(
-        host,
-        port,
-        on_ready=lambda url: click.echo(f"Graph simulator listening at {url}"),
-    )
+    try:
+        serve_forever(
+            host,
+            port,
+            on_ready=lambda url: click.echo(f"Graph simulator listening at {url}"),
+        )
+    except (OSError, ValueError) as exc:
+        _fail(f"cannot serve the simulator on {host}:{port}: {exc}", EXIT_CONFIG)

@@ -16,14 +16,16 @@ from uuid import UUID
 
 import click
 from sqlalchemy import Engine, select
+from sqlalchemy.engine import make_url
 
 from publisher import sample
 from publisher.daemon import EXIT_FAILED, EXIT_OK
 from publisher.db import init_schema, make_engine
+from publisher.logs import configure_logging
 from publisher.runtime import build_worker
 from publisher.sandbox import Sandbox
 from publisher.settings import Settings
-from publisher.tables import social_posts
+from publisher.tables import facebook_pages, social_posts
 
 
 @dataclass(frozen=True)
@@ -35,15 +37,23 @@ class DemoPost:
     expect_failure: bool = False
 
 
-def _schedule(engine: Engine, settings: Settings) -> list[tuple[DemoPost, UUID]]:
+def _schedule(
+    engine: Engine, settings: Settings
+) -> tuple[list[tuple[DemoPost, UUID]], str]:
+    """The demo's brand, page and posts; returns them and the page's account id."""
     media_dir: Path = settings.media.directory
-    base = settings.media.url
+    base = settings.media_url
     now = datetime.now(UTC)
     scheduled = []
     with engine.begin() as conn:
         brand = sample.insert_brand(conn, "Harbor Realty (demo)")
         user = sample.insert_user(conn, brand=brand, active_brand=brand)
         page = sample.insert_page(conn, brand, name="Harbor Realty")
+        ig_user_id = conn.execute(
+            select(facebook_pages.c.instagram_business_account_id).where(
+                facebook_pages.c.id == page
+            )
+        ).scalar_one()
 
         def instance(
             name: str, png: bytes, mime: str = "image/png", **template: Any
@@ -155,32 +165,42 @@ def _schedule(engine: Engine, settings: Settings) -> list[tuple[DemoPost, UUID]]
                 **creative,
             )
             scheduled.append((post, post_id))
-    return scheduled
+    return scheduled, str(ig_user_id)
 
 
 def run_demo(settings: Settings) -> int:
-    if not (settings.sandbox.simulator and settings.sandbox.serve_media):
+    if not settings.sandbox_on:
         raise click.ClickException(
-            "the demo runs on the sandbox: sandbox.simulator and sandbox.serve_media "
-            "must be on"
+            "the demo runs on the sandbox: set sandbox.mode to on (or leave it at "
+            "auto with the default SQLite database)"
         )
+    log_file = settings.media.directory.parent / "demo.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database)
     init_schema(engine)
-    scheduled = _schedule(engine, settings)
-    click.echo(
-        f"Scheduled {len(scheduled)} posts in {settings.database.url}; one is due a "
-        "minute from now, so this takes a little over a minute."
-    )
-    worker = build_worker(settings, engine)
-    try:
-        with Sandbox(settings, engine) as sandbox:
-            ids = [post_id for _post, post_id in scheduled]
-            worker.daemon.run_until(ids, timeout=300)
-            publishes = sandbox.control("publishes", None)
-    finally:
-        worker.close()
+    shown = make_url(settings.database.url).render_as_string(hide_password=True)
+    with log_file.open("a") as log:
+        # The events go to the file: the terminal keeps the story readable.
+        configure_logging("json", settings.log.level, stream=log)
+        worker = build_worker(settings, engine)
+        try:
+            # The sandbox first: if it cannot start, nothing has been scheduled.
+            with Sandbox(settings, engine) as sandbox:
+                scheduled, ig_user_id = _schedule(engine, settings)
+                sandbox.register_pages()
+                click.echo(
+                    f"Scheduled {len(scheduled)} posts in {shown}; one is due a "
+                    "minute from now, so this takes a little over a minute. "
+                    f"Logs: {log_file}"
+                )
+                worker.daemon.run_until([post_id for _p, post_id in scheduled], 300)
+                publishes = sandbox.control("publishes", None)
+        finally:
+            worker.close()
+            configure_logging(settings.log.format, settings.log.level)
     assert isinstance(publishes, dict)
-    return _report(engine, scheduled, len(publishes["data"]))
+    ours = [p for p in publishes["data"] if p.get("ig_user_id") == ig_user_id]
+    return _report(engine, scheduled, len(ours))
 
 
 def _report(
@@ -207,6 +227,12 @@ def _report(
             surprises += 1
     published = sum(1 for row in rows.values() if row.stage == "published")
     click.echo("")
+    for post, _post_id in scheduled:
+        if post.expect_failure:
+            click.echo(
+                f"{post.title} fails on purpose: it shows how a post that breaks an "
+                "Instagram rule ends, before any call to Instagram."
+            )
     click.echo(
         f"The simulator's publish log holds {publish_calls} publish(es) for "
         f"{published} published post(s)."

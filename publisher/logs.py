@@ -11,6 +11,7 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
+from datetime import datetime
 from typing import Any, TextIO
 
 import structlog
@@ -52,6 +53,16 @@ def redact_secrets(
     return event_dict
 
 
+def iso_times(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Datetimes as ISO 8601, so that JSON lines carry times, not Python reprs."""
+    for key, value in event_dict.items():
+        if isinstance(value, datetime):
+            event_dict[key] = value.isoformat()
+    return event_dict
+
+
 def configure_logging(
     fmt: str = "auto", level: str = "info", stream: TextIO | None = None
 ) -> None:
@@ -68,6 +79,7 @@ def configure_logging(
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        iso_times,
         redact_secrets,
     ]
     structlog.configure(

@@ -49,13 +49,13 @@ def build_worker(settings: Settings, engine: Engine | None = None) -> Worker:
     )
     graph = settings.graph
     transport = GraphTransport(
-        base_url=graph.url,
+        base_url=settings.graph_url,
         version=graph.version,
         connect_timeout=graph.connect_timeout_seconds,
         read_timeout=graph.read_timeout_seconds,
     )
     targets = {name: make_target(name, transport) for name in TARGETS}
-    store = LocalMediaStore(settings.media.directory, settings.media.url)
+    store = LocalMediaStore(settings.media.directory, settings.media_url)
     # One pooled session for creative downloads, shared by the attempt threads.
     session = requests.Session()
     adapter = requests.adapters.HTTPAdapter(pool_maxsize=settings.worker.concurrency)

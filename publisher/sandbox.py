@@ -1,18 +1,16 @@
-"""The sandbox's local services, started inside the daemon when the settings ask.
+"""The sandbox's local services, started inside the daemon when the sandbox is on.
 
-With `sandbox.simulator` the Graph simulator listens at `graph.base_url` and learns
-every connected page of the database (as Meta knows its accounts); with
-`sandbox.serve_media` the media directory is served at `media.base_url`, where the
-simulator downloads creatives from, as Meta downloads a brand's public files.
+The Graph simulator listens on `sandbox.graph_port` and learns every connected page
+of the database (as Meta knows its accounts); the media directory is served on
+`sandbox.media_port`, where the simulator downloads creatives and prepared media
+from, as Meta downloads a brand's public files.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 from types import TracebackType
 from typing import Self
-from urllib.parse import urlsplit
 
 import requests
 import structlog
@@ -29,30 +27,14 @@ logger = structlog.get_logger(__name__)
 PAGE_SYNC_SECONDS = 10.0
 
 
-def _loopback(url: str, key: str, switch: str) -> tuple[str, int]:
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise SettingsError(
-            f"config key {key} is {url}, not a loopback address, while {switch} is "
-            f"on: set PUBLISHER_{switch.replace('.', '_').upper()}=false to use a "
-            "real service"
-        )
-    return host, parts.port or 80
-
-
-def _listen(start: Callable[[], None], url: str, section: str) -> None:
+def _listen(start: Callable[[], None], key: str, port: int) -> None:
     try:
         start()
     except OSError as exc:
         raise SettingsError(
-            f"config key {section}.base_url is {url}, but nothing can listen there "
+            f"config key sandbox.{key} is {port}, but nothing can listen there "
             f"({exc}); is another publisher running? Choose a free port with "
-            f"PUBLISHER_{section.upper()}_BASE_URL"
+            f"PUBLISHER_SANDBOX_{key.upper()}"
         ) from None
 
 
@@ -66,35 +48,25 @@ class Sandbox:
         self.media_server: MediaServer | None = None
 
     def __enter__(self) -> Self:
+        if not self.settings.sandbox_on:
+            return self
         sandbox = self.settings.sandbox
         try:
-            if sandbox.serve_media:
-                host, port = _loopback(
-                    self.settings.media.url, "media.base_url", "sandbox.serve_media"
-                )
-                self.settings.media.directory.mkdir(parents=True, exist_ok=True)
-                self.media_server = MediaServer(
-                    self.settings.media.directory, host, port
-                )
-                _listen(self.media_server.start, self.settings.media.url, "media")
-            if sandbox.simulator:
-                host, port = _loopback(
-                    self.settings.graph.url, "graph.base_url", "sandbox.simulator"
-                )
-                self.simulator = SimulatorServer(host, port)
-                _listen(self.simulator.start, self.settings.graph.url, "graph")
-                self.control(
-                    "config",
-                    {"video_processing_seconds": sandbox.video_processing_seconds},
-                )
-                self.register_pages()
+            directory = self.settings.media.directory
+            directory.mkdir(parents=True, exist_ok=True)
+            self.media_server = MediaServer(directory, sandbox.host, sandbox.media_port)
+            _listen(self.media_server.start, "media_port", sandbox.media_port)
+            self.simulator = SimulatorServer(sandbox.host, sandbox.graph_port)
+            _listen(self.simulator.start, "graph_port", sandbox.graph_port)
+            self.control(
+                "config", {"video_processing_seconds": sandbox.video_processing_seconds}
+            )
+            self.register_pages()
         except BaseException:
             self.__exit__(None, None, None)
             raise
         logger.info(
-            "sandbox_started",
-            simulator=self.simulator.url if self.simulator else None,
-            media=self.media_server.url if self.media_server else None,
+            "sandbox_started", simulator=self.simulator.url, media=self.media_server.url
         )
         return self
 

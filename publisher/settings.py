@@ -7,6 +7,7 @@ value stops the program at start with the key, the variable and the rule it brok
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from importlib import resources
@@ -81,26 +82,31 @@ class GraphSettings(_Section):
     connect_timeout_seconds: float = Field(gt=0, le=120)
     read_timeout_seconds: float = Field(gt=0, le=600)
 
-    @property
-    def url(self) -> str:
-        return str(self.base_url).rstrip("/")
-
 
 class MediaSettings(_Section):
     directory: Path
-    base_url: AnyHttpUrl
+    base_url: AnyHttpUrl | None
     max_download_bytes: int = Field(ge=1024)
     fetch_timeout_seconds: float = Field(gt=0, le=600)
 
-    @property
-    def url(self) -> str:
-        return str(self.base_url).rstrip("/")
-
 
 class SandboxSettings(_Section):
-    simulator: bool
-    serve_media: bool
+    mode: Literal["auto", "on", "off"]
+    host: str
+    graph_port: int = Field(ge=1, le=65535)
+    media_port: int = Field(ge=1, le=65535)
     video_processing_seconds: float = Field(ge=0, le=3600)
+
+    @field_validator("host")
+    @classmethod
+    def _loopback(cls, value: str) -> str:
+        try:
+            loopback = value == "localhost" or ipaddress.ip_address(value).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise ValueError("must be a loopback address: the sandbox is local only")
+        return value
 
 
 class LogSettings(_Section):
@@ -125,6 +131,33 @@ class Settings(BaseSettings):
     media: MediaSettings
     sandbox: SandboxSettings
     log: LogSettings
+
+    @property
+    def sandbox_on(self) -> bool:
+        """Whether the daemon runs its own simulator and media server."""
+        mode = self.sandbox.mode
+        return mode == "on" or (
+            mode == "auto" and self.database.url.startswith("sqlite")
+        )
+
+    @property
+    def graph_url(self) -> str:
+        """Where Graph API calls go: the sandbox's simulator, or graph.base_url."""
+        if self.sandbox_on:
+            return f"http://{self.sandbox.host}:{self.sandbox.graph_port}"
+        return str(self.graph.base_url).rstrip("/")
+
+    @property
+    def media_url(self) -> str:
+        """The public base URL of media.directory; publishing cannot go without it."""
+        if self.sandbox_on:
+            return f"http://{self.sandbox.host}:{self.sandbox.media_port}"
+        if self.media.base_url is None:
+            raise SettingsError(
+                "config key media.base_url (or PUBLISHER_MEDIA_BASE_URL) is required "
+                "when the sandbox is off: Meta downloads each post's media from it"
+            )
+        return str(self.media.base_url).rstrip("/")
 
     @classmethod
     def settings_customise_sources(
@@ -216,13 +249,35 @@ def _without_password(url: str) -> str:
 
 
 def _describe(exc: ValidationError) -> str:
-    lines = []
-    for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"])
-        variable = ENV_PREFIX + key.replace(".", "_").upper()
-        given = error.get("input")
-        if isinstance(given, str) and "://" in given:
-            given = _without_password(given)
-        shown = "" if isinstance(given, dict) else f" (got {given!r})"
-        lines.append(f"config key {key} (or {variable}): {error['msg']}{shown}")
+    lines = [_describe_one(error) for error in exc.errors()]
     return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def _describe_one(error: Any) -> str:
+    key = ".".join(str(part) for part in error["loc"])
+    if not key:
+        # A rule across keys; its message names them.
+        return str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        section = key.rpartition(".")[0]
+        known = _keys_of(section)
+        where = f"section {section}" if section else "the top level"
+        return (
+            f"config key {key}: no such key in {where} of the configuration file "
+            f"(known: {', '.join(known)})"
+        )
+    variable = ENV_PREFIX + key.replace(".", "_").upper()
+    given = error.get("input")
+    if isinstance(given, str) and "://" in given:
+        given = _without_password(given)
+    shown = "" if isinstance(given, dict) else f" (got {given!r})"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"config key {key} (or {variable}): {message}{shown}"
+
+
+def _keys_of(section: str) -> list[str]:
+    if not section:
+        return list(Settings.model_fields)
+    model = Settings.model_fields[section].annotation
+    assert isinstance(model, type) and issubclass(model, BaseModel)
+    return list(model.model_fields)

@@ -35,8 +35,8 @@ def cli_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PUBLISHER_")}
     env.update(
         {
-            "PUBLISHER_GRAPH_BASE_URL": f"http://127.0.0.1:{free_port()}",
-            "PUBLISHER_MEDIA_BASE_URL": f"http://127.0.0.1:{free_port()}",
+            "PUBLISHER_SANDBOX_GRAPH_PORT": str(free_port()),
+            "PUBLISHER_SANDBOX_MEDIA_PORT": str(free_port()),
             "PUBLISHER_LOG_FORMAT": "json",
             **overrides,
         }
@@ -89,7 +89,8 @@ def test_run_once_on_postgres_with_the_sandbox(tmp_path: Path, pg_url: str) -> N
     env = cli_env(
         tmp_path,
         PUBLISHER_DATABASE_URL=pg_url,
-        PUBLISHER_MEDIA_BASE_URL=f"http://127.0.0.1:{media_port}",
+        PUBLISHER_SANDBOX_MODE="on",
+        PUBLISHER_SANDBOX_MEDIA_PORT=str(media_port),
         PUBLISHER_MEDIA_DIRECTORY=str(tmp_path / "media"),
         PUBLISHER_SANDBOX_VIDEO_PROCESSING_SECONDS="1",
     )
@@ -190,7 +191,8 @@ def test_daemon_publishes_then_stops_on_sigterm(tmp_path: Path, pg_url: str) -> 
     env = cli_env(
         tmp_path,
         PUBLISHER_DATABASE_URL=pg_url,
-        PUBLISHER_MEDIA_BASE_URL=f"http://127.0.0.1:{media_port}",
+        PUBLISHER_SANDBOX_MODE="on",
+        PUBLISHER_SANDBOX_MEDIA_PORT=str(media_port),
         PUBLISHER_MEDIA_DIRECTORY=str(tmp_path / "media"),
         PUBLISHER_WORKER_POLL_INTERVAL_SECONDS="0.2",
     )
@@ -284,6 +286,7 @@ def test_unreachable_database_is_said_without_the_password(tmp_path: Path) -> No
     env = cli_env(
         tmp_path,
         PUBLISHER_DATABASE_URL=f"postgresql://u:hunter2@127.0.0.1:{free_port()}/x",
+        PUBLISHER_MEDIA_BASE_URL="https://media.example.test",
     )
 
     for command in (["db", "init"], ["run", "--once"]):
@@ -302,10 +305,10 @@ def test_busy_sandbox_port_names_the_setting(tmp_path: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        env["PUBLISHER_GRAPH_BASE_URL"] = f"http://127.0.0.1:{port}"
+        env["PUBLISHER_SANDBOX_GRAPH_PORT"] = str(port)
 
         result = run_cli(tmp_path, "run", "--once", env=env)
 
     assert result.returncode == 2, result.stderr[-2000:]
-    assert "PUBLISHER_GRAPH_BASE_URL" in result.stderr
+    assert "PUBLISHER_SANDBOX_GRAPH_PORT" in result.stderr
     assert "Traceback" not in result.stderr

@@ -93,7 +93,7 @@ def test_classify_follows_the_action_table(
 ) -> None:
     # Meta's error table lists 400 for every entry.
     assert classify("create_container", 400, code, subcode) is elsewhere
-    assert classify("container_status", 400, code, subcode) is elsewhere
+    assert classify("recent_media", 400, code, subcode) is elsewhere
     assert classify("media_publish", 400, code, subcode) is on_publish
 
 
@@ -126,6 +126,9 @@ def test_classify_follows_the_action_table(
         # A container status names a subcode without a code.
         ("container_status", None, None, 2207082, C),
         ("container_status", None, None, 2207004, P),
+        # A container of ours that cannot be read is made anew, not failed.
+        ("container_status", 400, 100, 33, C),
+        ("permalink", 400, 100, 33, P),
         # A Page's duplicate post is a definite rejection, not an unknown outcome.
         ("page_photos", 400, 506, None, P),
     ],

@@ -13,19 +13,44 @@ def test_defaults_are_the_sandbox() -> None:
     settings = load_settings()
 
     assert settings.database.url.startswith("sqlite:///")
-    assert settings.sandbox.simulator is True
+    assert settings.sandbox_on
+    assert settings.graph_url == "http://127.0.0.1:8766"
+    assert settings.media_url == "http://127.0.0.1:8765"
     assert settings.graph.version == "v25.0"
+
+
+def test_postgres_turns_the_sandbox_off_and_needs_a_media_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PUBLISHER_DATABASE_URL", "postgresql://u@db:5432/p")
+
+    with pytest.raises(SettingsError, match=r"media\.base_url .* is required"):
+        _ = load_settings().media_url
+
+    monkeypatch.setenv("PUBLISHER_MEDIA_BASE_URL", "https://media.example.com/p/")
+    settings = load_settings()
+    assert not settings.sandbox_on
+    assert settings.graph_url == "https://graph.facebook.com"
+    assert settings.media_url == "https://media.example.com/p"
+
+
+def test_sandbox_host_must_be_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PUBLISHER_SANDBOX_HOST", "0.0.0.0")
+
+    with pytest.raises(SettingsError, match=r"sandbox\.host .*loopback"):
+        load_settings()
 
 
 def test_environment_overrides_any_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PUBLISHER_DATABASE_URL", "postgresql://u@db:5432/p")
-    monkeypatch.setenv("PUBLISHER_GRAPH_BASE_URL", "https://graph.facebook.com")
+    monkeypatch.setenv("PUBLISHER_GRAPH_BASE_URL", "https://graph.example.test")
+    monkeypatch.setenv("PUBLISHER_MEDIA_BASE_URL", "https://media.example.test")
     monkeypatch.setenv("PUBLISHER_WORKER_CONCURRENCY", "3")
 
     settings = load_settings()
 
     assert settings.database.url == "postgresql+psycopg://u@db:5432/p"
-    assert settings.graph.url == "https://graph.facebook.com"
+    assert settings.graph_url == "https://graph.example.test"
     assert settings.worker.concurrency == 3
 
 
@@ -60,6 +85,7 @@ def test_environment_wins_over_the_file(
         ("PUBLISHER_WORKER_POLL_INTERVAL_SECONDS", "soon", "poll_interval_seconds"),
         ("PUBLISHER_DATABASE_URL", "mysql://x/y", "database.url"),
         ("PUBLISHER_GRAPH_BASE_URL", "not a url", "graph.base_url"),
+        ("PUBLISHER_SANDBOX_MODE", "maybe", "sandbox.mode"),
         ("PUBLISHER_LOG_FORMAT", "xml", "log.format"),
     ],
 )
@@ -89,8 +115,13 @@ def test_unknown_key_in_file_is_refused(
     path.write_text("worker:\n  concurency: 3\n")
     monkeypatch.setenv("PUBLISHER_CONFIG", str(path))
 
-    with pytest.raises(SettingsError, match=r"worker\.concurency"):
+    with pytest.raises(SettingsError) as caught:
         load_settings()
+
+    message = str(caught.value)
+    assert "worker.concurency: no such key in section worker" in message
+    assert "concurrency" in message
+    assert "PUBLISHER_WORKER_CONCURENCY" not in message
 
 
 def test_missing_config_file_is_named(monkeypatch: pytest.MonkeyPatch) -> None:

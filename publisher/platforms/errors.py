@@ -106,6 +106,10 @@ def classify(
         return ErrorKind.RATE_LIMITED
     if _is_server_error(http_status):
         return ErrorKind.TRANSIENT
+    if operation == "container_status" and (code, subcode) == (100, 33):
+        # Our own container cannot be read (Meta has answered so for brand-new
+        # ones): a new container is the remedy, and the caller caps how many.
+        return ErrorKind.CONTAINER
     if subcode is not None and subcode in _SUBCODE_KINDS:
         return _SUBCODE_KINDS[subcode]
     if code is not None and code in _CODE_KINDS:

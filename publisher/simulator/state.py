@@ -39,8 +39,10 @@ class SimulatorState:
 
     def __init__(self, config: Config | None = None) -> None:
         self._lock = threading.Lock()
-        # Ids keep counting across resets, so an id from before a reset stays unknown.
-        self._sequence = itertools.count(1)
+        # Ids keep counting across resets, so an id from before a reset stays unknown,
+        # and start from the clock, so a restarted simulator never hands out an id
+        # (or a permalink) that an earlier run gave to another post.
+        self._sequence = itertools.count(int(time.time() * 1000) % 10**12)
         self._wake = threading.Event()
         self._initial_config = config or Config()
         self._generation = 0
