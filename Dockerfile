@@ -1,5 +1,7 @@
 # The publishing daemon as a container. Build: docker build -t publisher .
-# Run:   docker run -e PUBLISHER_DATABASE_URL=postgresql+psycopg://... publisher
+# Run:   docker run -e PUBLISHER_DATABASE_URL=postgresql+psycopg://... \
+#            -e PUBLISHER_MEDIA_BASE_URL=https://media.example.com \
+#            -v publisher-data:/var/lib/publisher publisher
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -20,12 +22,15 @@ USER publisher
 WORKDIR /var/lib/publisher
 # Prepared media (local store) and the SQLite file of the sandbox live here.
 VOLUME ["/var/lib/publisher"]
-# The container talks to real services unless told otherwise.
-ENV PUBLISHER_SANDBOX_SIMULATOR=false \
-    PUBLISHER_SANDBOX_SERVE_MEDIA=false \
-    PUBLISHER_GRAPH_BASE_URL=https://graph.facebook.com \
+# The container talks to the real Graph API. Required at run time:
+#   PUBLISHER_DATABASE_URL   postgresql+psycopg://user:password@host:5432/publisher
+#   PUBLISHER_MEDIA_BASE_URL the public URL that serves the media volume
+#                            (/var/lib/publisher/media), for Meta to download from
+ENV PUBLISHER_SANDBOX_MODE=off \
+    PUBLISHER_MEDIA_DIRECTORY=/var/lib/publisher/media \
     PUBLISHER_LOG_FORMAT=json
 
-# Exec form: the daemon is PID 1 and receives SIGTERM itself.
+# Exec form: the daemon is PID 1 and receives SIGTERM itself. --init-db creates
+# missing tables first, so a new database needs no separate step.
 ENTRYPOINT ["publisher"]
-CMD ["run"]
+CMD ["run", "--init-db"]

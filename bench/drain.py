@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import socket
 import statistics
 import subprocess
@@ -152,6 +153,7 @@ def main() -> int:
         simulator.terminate()
         simulator.wait(timeout=10)
         cluster.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def run(
