@@ -193,7 +193,10 @@ class Daemon:
             if time.monotonic() >= deadline:
                 logger.warning("once_timed_out", in_flight=self.in_flight())
                 break
-            self._attempt_ended.wait(timeout=self.settings.poll_interval_seconds)
+            left = max(0.0, deadline - time.monotonic())
+            self._attempt_ended.wait(
+                timeout=min(self.settings.poll_interval_seconds, left)
+            )
             self._attempt_ended.clear()
             if time.monotonic() - last_renewal >= self.settings.lease_seconds / 3:
                 self._renew_job()

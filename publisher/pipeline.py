@@ -125,7 +125,8 @@ class Pipeline:
         except _StoreFailed as exc:
             return self._retry(post, str(exc), log)
         except GraphError as exc:
-            return self._on_graph_error(self.queue.reread(post.id), exc, log)
+            current = self.queue.reread(post.id)
+            return self._on_graph_error(current, exc, target, account, log)
 
     def _advance(
         self,
@@ -402,7 +403,12 @@ class Pipeline:
         )
 
     def _on_graph_error(
-        self, post: ClaimedPost, exc: GraphError, log: structlog.BoundLogger
+        self,
+        post: ClaimedPost,
+        exc: GraphError,
+        target: PublishingTarget,
+        account: Account,
+        log: structlog.BoundLogger,
     ) -> Outcome:
         log.info(
             "graph_error",
@@ -419,6 +425,10 @@ class Pipeline:
             return Outcome.RELEASED
         not_sent: dict[str, Any] = {}
         if post.stage is Stage.PUBLISH_SENT and exc.operation in PUBLISH_OPERATIONS:
+            if self._live_after_all(post, exc, target, account, log):
+                # An earlier call of ours did publish it; reconciliation finds it.
+                self.queue.release(post.id, last_error=exc.brand_message)
+                return Outcome.RELEASED
             # A definite refusal of the publish call: nothing went live.
             back = Stage.CONTAINER if post.media_container_id else Stage.PREPARED
             not_sent = {"stage": back.value, "publish_sent_at": None}
@@ -452,6 +462,28 @@ class Pipeline:
                 self.queue.record(post.id, **not_sent)
             return self._retry(post, exc.brand_message, log)
         return self._fail(post, exc.brand_message, log)
+
+    def _live_after_all(
+        self,
+        post: ClaimedPost,
+        exc: GraphError,
+        target: PublishingTarget,
+        account: Account,
+        log: structlog.BoundLogger,
+    ) -> bool:
+        """Whether a publish Meta refused is live anyway: a container can have been
+        published by an earlier call whose reply was lost (Meta then refuses the
+        resend). Anything but a clear "not published" counts as live: the post is
+        then reconciled, never sent again on a guess."""
+        if not target.uses_containers or exc.kind is ErrorKind.AUTH:
+            return False
+        assert post.media_container_id
+        try:
+            status = target.container_status(account, post.media_container_id)
+        except GraphError:
+            return True
+        log.info("publish_refused_container", code=status.code)
+        return status.code == "PUBLISHED"
 
     def _retry(
         self, post: ClaimedPost, message: str, log: structlog.BoundLogger

@@ -8,25 +8,24 @@ only client.
 
 from __future__ import annotations
 
-import ipaddress
 import mimetypes
 import os
 import tempfile
-import threading
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
-from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, Self
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote
 
 import structlog
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import WSGIRequestHandler
 from werkzeug.utils import send_from_directory
 from werkzeug.wrappers import Request, Response
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+from publisher.serving import LoopbackServer
 
 log = structlog.get_logger(__name__)
 
@@ -113,72 +112,27 @@ class _RequestHandler(WSGIRequestHandler):
         log.debug("media_served", path=self.path, status=str(code), bytes=str(size))
 
 
-class MediaServer:
+class MediaServer(LoopbackServer):
     """A threaded static file server for one directory, on a loopback address only.
 
     Serves GET and HEAD of regular files with their Content-Type and Content-Length;
-    anything else (missing files, directories, hidden files) is a 404. `stop` does not
-    wait for connections a client keeps alive: their threads are daemon threads.
+    anything else (missing files, directories, hidden files) is a 404.
     """
 
     def __init__(self, directory: Path, host: str = "127.0.0.1", port: int = 0) -> None:
-        if not _is_loopback(host):
-            raise ValueError(f"media server host {host!r} is not a loopback address")
         self.directory = directory
-        self.host = host
-        self.port = port
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        """The base URL files are served under; known once the server has started."""
-        if self._server is None:
-            raise RuntimeError("the media server has not been started")
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self._server.server_port}"
+        super().__init__(
+            self._app, host, port, name="media server", handler=_RequestHandler
+        )
 
     def start(self) -> None:
-        if self._server is not None:
-            raise RuntimeError("the media server is already running")
-        self._server = make_server(
-            self.host,
-            self.port,
-            self._app,
-            threaded=True,
-            request_handler=_RequestHandler,
-        )
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name="media-server",
-            daemon=True,
-        )
-        self._thread.start()
+        super().start()
         log.info("media_server_started", url=self.url, directory=str(self.directory))
 
     def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        log.info("media_server_stopped", url=self.url)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
+        if self._server is not None:
+            log.info("media_server_stopped", url=self.url)
+        super().stop()
 
     def _app(
         self, environ: WSGIEnvironment, start_response: StartResponse
@@ -197,12 +151,3 @@ class MediaServer:
             raise NotFound()
         # send_from_directory refuses paths that escape the directory and non-files.
         return send_from_directory(self.directory, "/".join(parts), request.environ)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

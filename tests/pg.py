@@ -45,7 +45,14 @@ class Cluster:
         """Stop and start the server (for database-fault tests)."""
         assert self.directory is not None and self.pg_ctl is not None
         data = str(self.directory / "data")
-        _run([self.pg_ctl, "-D", data, "-m", "fast", "-w", "restart"], self.user)
+        log = str(self.directory / "log")
+        # The restarted server inherits pg_ctl's output: a file, never a pipe that
+        # the test would wait on forever.
+        _run(
+            [self.pg_ctl, "-D", data, "-l", log, "-m", "fast", "-w", "restart"],
+            self.user,
+            capture=False,
+        )
 
 
 def _bindir() -> Path:
@@ -70,9 +77,15 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _run(command: list[str], user: str | None) -> None:
+def _run(command: list[str], user: str | None, *, capture: bool = True) -> None:
     result = subprocess.run(
-        command, user=user, capture_output=True, text=True, check=False, cwd="/"
+        command,
+        user=user,
+        capture_output=capture,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        check=False,
+        cwd="/",
     )
     if result.returncode != 0:
         raise RuntimeError(

@@ -134,14 +134,8 @@ class InstagramTarget:
         self, account: Account, limit: int = 25, *, stories: bool = False
     ) -> list[MediaSummary]:
         # Meta lists live stories under their own edge, never under /media.
-        operation, edge = (
-            ("recent_stories", "stories")
-            if stories
-            else (
-                "recent_media",
-                "media",
-            )
-        )
+        operation = "recent_stories" if stories else "recent_media"
+        edge = "stories" if stories else "media"
         body = self._transport.get(
             operation,
             f"{_ig_user(account, operation)}/{edge}",

@@ -4,17 +4,17 @@ and a blocking entry point for `publisher simulate`.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import signal
 import threading
 from collections.abc import Callable
 from contextlib import suppress
-from types import FrameType, TracebackType
+from types import FrameType
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import WSGIRequestHandler
 
+from publisher.serving import LoopbackServer
 from publisher.simulator.app import make_app
 from publisher.simulator.state import SimulatorState
 
@@ -37,7 +37,7 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-class SimulatorServer:
+class SimulatorServer(LoopbackServer):
     """The simulator on a loopback port, served from a daemon thread.
 
     Use as a context manager, or call start() and stop(). Port 0 picks a free port;
@@ -50,66 +50,20 @@ class SimulatorServer:
         port: int = 0,
         state: SimulatorState | None = None,
     ) -> None:
-        if not _is_loopback(host):
-            raise ValueError(f"the simulator only listens on loopback, not {host!r}")
-        self.host = host
-        self.port = port
         self.state = state if state is not None else SimulatorState()
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the simulator is not running")
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self._server.port}"
-
-    def start(self) -> None:
-        if self._server is not None:
-            raise RuntimeError("the simulator is already running")
-        try:
-            server = make_server(
-                self.host,
-                self.port,
-                make_app(self.state),
-                threaded=True,
-                request_handler=_QuietHandler,
-            )
-        except SystemExit:
-            # Werkzeug exits the process when it cannot bind; a library must not.
-            raise OSError(f"cannot listen on {self.host}:{self.port}") from None
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": _POLL_SECONDS},
-            name=f"graph-simulator-{server.port}",
-            daemon=True,
+        super().__init__(
+            make_app(self.state),
+            host,
+            port,
+            name="simulator",
+            handler=_QuietHandler,
+            poll_seconds=_POLL_SECONDS,
         )
-        self._thread.start()
 
     def stop(self) -> None:
         """Stop serving and wake calls that a slow or hang fault keeps asleep."""
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
-            return
         self.state.interrupt_sleepers()
-        server.shutdown()
-        thread.join()
-        server.server_close()
-        self._server = self._thread = None
-
-    def __enter__(self) -> SimulatorServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
+        super().stop()
 
 
 def serve_forever(
@@ -140,12 +94,3 @@ def serve_forever(
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous or signal.SIG_DFL)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
