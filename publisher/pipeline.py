@@ -11,11 +11,10 @@ API has no idempotency key, so the container (or the page's feed) is the handle.
 from __future__ import annotations
 
 import enum
-import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import requests
@@ -38,18 +37,18 @@ from publisher.platforms import (
 )
 from publisher.platforms.errors import PUBLISH_OPERATIONS, error_class
 from publisher.queue import ClaimedPost, LostClaim, Queue
+from publisher.reconcile import (
+    PUBLISH_SETTLE,
+    find_published,
+    live_after_all,
+    unconfirmed_message,
+)
+from publisher.retry import backoff_seconds, recheck_delay
 from publisher.settings import Settings
 from publisher.storage import MediaStore
 from publisher.tables import Stage
 
 logger = structlog.get_logger(__name__)
-
-# A container that reads FINISHED right after an ambiguous publish may still be in
-# Meta's hands; it is trusted only once this long has passed since the call.
-PUBLISH_SETTLE = timedelta(seconds=30)
-# How far before the publish call a recent media item may be stamped and still be
-# taken for ours (clock skew between Meta and the database).
-MATCH_SKEW = timedelta(minutes=5)
 
 
 class Outcome(enum.StrEnum):
@@ -356,7 +355,7 @@ class Pipeline:
                 raise _Release(timedelta(0), "container unusable; making a new one")
             if status.code != "PUBLISHED":
                 raise _Release(PUBLISH_SETTLE, "waiting for the publish to settle")
-        media_id = self._find_published(post, target, account, sent_at)
+        media_id = find_published(self.queue, target, account, post, sent_at)
         if media_id is not None:
             log.info("reconcile_found", media=media_id)
             self.queue.record(post.id, published_media_id=media_id)
@@ -366,32 +365,6 @@ class Pipeline:
         ):
             raise _Release(PUBLISH_SETTLE, "publish sent; looking for the post")
         return self._unconfirmed(post, log)
-
-    def _find_published(
-        self,
-        post: ClaimedPost,
-        target: PublishingTarget,
-        account: Account,
-        sent_at: datetime,
-    ) -> str | None:
-        """Our media among the account's recent ones: made after the call, with our
-        caption (stories carry none), and not already another post's."""
-        story = MediaKind(post.prepared_media_kind or "FEED_IMAGE").is_story
-        taken = self.queue.page_media_ids(
-            post.page, besides=post.id, since=sent_at - MATCH_SKEW
-        )
-        caption = post.caption.strip()
-        matches = [
-            item
-            for item in target.recent_media(account, stories=story)
-            if item.media_id not in taken
-            and (story or (item.caption or "").strip() == caption)
-            and (item.timestamp is None or item.timestamp >= sent_at - MATCH_SKEW)
-        ]
-        if not matches:
-            return None
-        # Newest first from the platform; ours is the earliest after the call.
-        return matches[-1].media_id
 
     def _drop_container(self, post: ClaimedPost) -> None:
         self.queue.record(
@@ -425,7 +398,7 @@ class Pipeline:
             return Outcome.RELEASED
         not_sent: dict[str, Any] = {}
         if post.stage is Stage.PUBLISH_SENT and exc.operation in PUBLISH_OPERATIONS:
-            if self._live_after_all(post, exc, target, account, log):
+            if live_after_all(target, account, post, exc):
                 # An earlier call of ours did publish it; reconciliation finds it.
                 self.queue.release(post.id, last_error=exc.brand_message)
                 return Outcome.RELEASED
@@ -462,28 +435,6 @@ class Pipeline:
                 self.queue.record(post.id, **not_sent)
             return self._retry(post, exc.brand_message, log)
         return self._fail(post, exc.brand_message, log)
-
-    def _live_after_all(
-        self,
-        post: ClaimedPost,
-        exc: GraphError,
-        target: PublishingTarget,
-        account: Account,
-        log: structlog.BoundLogger,
-    ) -> bool:
-        """Whether a publish Meta refused is live anyway: a container can have been
-        published by an earlier call whose reply was lost (Meta then refuses the
-        resend). Anything but a clear "not published" counts as live: the post is
-        then reconciled, never sent again on a guess."""
-        if not target.uses_containers or exc.kind is ErrorKind.AUTH:
-            return False
-        assert post.media_container_id
-        try:
-            status = target.container_status(account, post.media_container_id)
-        except GraphError:
-            return True
-        log.info("publish_refused_container", code=status.code)
-        return status.code == "PUBLISHED"
 
     def _retry(
         self, post: ClaimedPost, message: str, log: structlog.BoundLogger
@@ -522,31 +473,19 @@ class Pipeline:
         return Outcome.FAILED
 
     def _unconfirmed(self, post: ClaimedPost, log: structlog.BoundLogger) -> Outcome:
-        message = (
-            "Instagram was asked to publish this post but did not confirm it, and "
-            "the post could not be found on the account afterwards. Check the "
-            "account before posting it again; it will not be re-sent automatically."
-        )
+        message = unconfirmed_message(post.target)
         self.queue.finish(post.id, Stage.UNCONFIRMED, failure=message)
         log.error("post_unconfirmed")
         return Outcome.UNCONFIRMED
 
     def _backoff(self, attempts: int) -> float:
-        worker = self.settings.worker
-        ceiling = min(worker.retry_max_seconds, worker.retry_base_seconds * 2**attempts)
-        # Full jitter: spreads a crowd of retries evenly over the window.
-        return max(1.0, random.uniform(0, ceiling))
+        return backoff_seconds(self.settings.worker, attempts)
 
     def _recheck_delay(self, post: ClaimedPost) -> timedelta:
-        worker = self.settings.worker
-        age = 0.0
+        age = timedelta(0)
         if post.container_created_at is not None:
-            age = (self.queue.now() - post.container_created_at).total_seconds()
-        delay = min(
-            max(age / 4, worker.container_recheck_seconds),
-            worker.container_recheck_max_seconds,
-        )
-        return timedelta(seconds=delay)
+            age = self.queue.now() - post.container_created_at
+        return recheck_delay(self.settings.worker, age)
 
 
 def _secs(release: _Release) -> float:
