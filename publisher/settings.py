@@ -7,7 +7,6 @@ value stops the program at start with the key, the variable and the rule it brok
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 from importlib import resources
@@ -28,6 +27,8 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+
+from publisher.serving import is_loopback
 
 ENV_PREFIX = "PUBLISHER_"
 CONFIG_ENV = "PUBLISHER_CONFIG"
@@ -100,11 +101,7 @@ class SandboxSettings(_Section):
     @field_validator("host")
     @classmethod
     def _loopback(cls, value: str) -> str:
-        try:
-            loopback = value == "localhost" or ipaddress.ip_address(value).is_loopback
-        except ValueError:
-            loopback = False
-        if not loopback:
+        if not is_loopback(value):
             raise ValueError("must be a loopback address: the sandbox is local only")
         return value
 
