@@ -36,7 +36,7 @@ from sqlalchemy import create_engine, insert, select, text, update
 from publisher import sample
 from publisher.logs import configure_logging
 from publisher.runtime import Worker, build_worker
-from publisher.settings import SandboxSettings, Settings
+from publisher.settings import Settings
 from publisher.tables import (
     Stage,
     facebook_pages,
@@ -1154,19 +1154,6 @@ def test_terminated_backends_lose_nothing(
 # kill -9
 
 
-# The sandbox switches, however this version of the settings spells them.
-_SANDBOX_KEYS = set(SandboxSettings.model_fields)
-_SANDBOX_OFF = (
-    {"PUBLISHER_SANDBOX_MODE": "off"}
-    if "mode" in _SANDBOX_KEYS
-    else {
-        "PUBLISHER_SANDBOX_SIMULATOR": "false",
-        "PUBLISHER_SANDBOX_SERVE_MEDIA": "false",
-    }
-)
-_SANDBOX_SWITCH = "mode" if "mode" in _SANDBOX_KEYS else "simulator"
-
-
 def _cli_env(world: GraphWorld, database_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PUBLISHER_")}
     env.update(
@@ -1175,7 +1162,7 @@ def _cli_env(world: GraphWorld, database_url: str, **extra: str) -> dict[str, st
             "PUBLISHER_GRAPH_BASE_URL": world.simulator.url,
             "PUBLISHER_MEDIA_BASE_URL": world.media.url,
             "PUBLISHER_MEDIA_DIRECTORY": str(world.media_dir),
-            **_SANDBOX_OFF,
+            "PUBLISHER_SANDBOX_MODE": "off",
             "PUBLISHER_WORKER_LEASE_SECONDS": "5",
             "PUBLISHER_WORKER_POLL_INTERVAL_SECONDS": "0.2",
             "PUBLISHER_LOG_FORMAT": "json",
@@ -1399,10 +1386,7 @@ _BAD_SETTINGS = [
         "PUBLISHER_WORKER_MAX_ATTEMPTS": ("-1", "worker.max_attempts"),
         "PUBLISHER_GRAPH_BASE_URL": ("ftp://127.0.0.1", "graph.base_url"),
         "PUBLISHER_GRAPH_VERSION": ("25", "graph.version"),
-        f"PUBLISHER_SANDBOX_{_SANDBOX_SWITCH.upper()}": (
-            "maybe",
-            f"sandbox.{_SANDBOX_SWITCH}",
-        ),
+        "PUBLISHER_SANDBOX_MODE": ("maybe", "sandbox.mode"),
         "PUBLISHER_LOG_LEVEL": ("verbose", "log.level"),
         "PUBLISHER_MEDIA_MAX_DOWNLOAD_BYTES": ("10", "media.max_download_bytes"),
         "PUBLISHER_DATABASE_URL": ("mysql://db/x", "database.url"),

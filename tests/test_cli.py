@@ -12,6 +12,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 import requests
@@ -102,8 +103,8 @@ def test_run_once_on_postgres_with_the_sandbox(tmp_path: Path, pg_url: str) -> N
         page = sample.insert_page(conn, brand)
 
         def post(
-            data: bytes, mime: str, due_at: datetime | None, **kind: object
-        ) -> object:
+            data: bytes, mime: str, due_at: datetime | None, video: bool = False
+        ) -> UUID:
             file = sample.insert_file(
                 conn,
                 tmp_path / "media",
@@ -112,7 +113,7 @@ def test_run_once_on_postgres_with_the_sandbox(tmp_path: Path, pg_url: str) -> N
                 name="creative.bin",
                 mime=mime,
             )
-            template = sample.insert_template(conn, "t", **kind)  # type: ignore[arg-type]
+            template = sample.insert_template(conn, "t", video=video)
             instance = sample.insert_instance(conn, brand, template, file)
             return sample.insert_post(
                 conn,
@@ -134,12 +135,12 @@ def test_run_once_on_postgres_with_the_sandbox(tmp_path: Path, pg_url: str) -> N
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == "2 published"
     for published in (png, reel):
-        row = post_row(engine, published)  # type: ignore[arg-type]
+        row = post_row(engine, published)
         assert row.post_link
         assert row.executed_at is not None
-    assert post_row(engine, png).prepared_media_url.endswith(".jpg")  # type: ignore[arg-type]
+    assert post_row(engine, png).prepared_media_url.endswith(".jpg")
     for untouched in (future, draft):
-        assert post_row(engine, untouched).executed_at is None  # type: ignore[arg-type]
+        assert post_row(engine, untouched).executed_at is None
     engine.dispose()
 
 
