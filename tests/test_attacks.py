@@ -22,6 +22,7 @@ import time
 import traceback
 import zlib
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -1173,6 +1174,34 @@ def _cli_env(world: GraphWorld, database_url: str, **extra: str) -> dict[str, st
     return env
 
 
+@contextmanager
+def daemon_in_publish(
+    tmp_path: Path, world: GraphWorld, database_url: str, watcher: Worker, post: UUID
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`publisher run` as a subprocess, handed over once its publish call for `post`
+    is under way; killed at the end if still running. Its output goes to
+    `daemon.log` in `tmp_path`."""
+    with (tmp_path / "daemon.log").open("w") as log:
+        daemon = subprocess.Popen(
+            [PUBLISHER, "run"],
+            cwd=tmp_path,
+            env=_cli_env(world, database_url),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for(
+                lambda: post_row(watcher.engine, post).stage == Stage.PUBLISH_SENT,
+                20,
+                "the daemon's publish call",
+            )
+            yield daemon
+        finally:
+            if daemon.poll() is None:
+                daemon.kill()
+                daemon.wait(10)
+
+
 @pytest.mark.acceptance
 @pytest.mark.timeout(60)
 def test_kill_9_during_publish_then_another_daemon_publishes_it_once(
@@ -1187,27 +1216,9 @@ def test_kill_9_during_publish_then_another_daemon_publishes_it_once(
     graph_world.control(
         "faults", {"operation": "media_publish", "kind": "slow", "delay": 1}
     )
-    log = (tmp_path / "daemon.log").open("w")
-    daemon = subprocess.Popen(
-        [PUBLISHER, "run"],
-        cwd=tmp_path,
-        env=_cli_env(graph_world, pg_url),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for(
-            lambda: post_row(rescuer.engine, post).stage == Stage.PUBLISH_SENT,
-            20,
-            "the daemon's publish call",
-        )
+    with daemon_in_publish(tmp_path, graph_world, pg_url, rescuer, post) as daemon:
         daemon.send_signal(signal.SIGKILL)
         daemon.wait(10)
-    finally:
-        if daemon.poll() is None:
-            daemon.kill()
-            daemon.wait(10)
-        log.close()
     wait_for(lambda: len(graph_world.publishes()) == 1, 5, "the slow publish")
 
     rescuer.daemon.run_until([post], timeout=15)
@@ -1230,27 +1241,9 @@ def test_sigterm_during_publish_drains_and_records_it(
     graph_world.control(
         "faults", {"operation": "media_publish", "kind": "slow", "delay": 2}
     )
-    log = (tmp_path / "daemon.log").open("w")
-    daemon = subprocess.Popen(
-        [PUBLISHER, "run"],
-        cwd=tmp_path,
-        env=_cli_env(graph_world, pg_url),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for(
-            lambda: post_row(helper.engine, post).stage == Stage.PUBLISH_SENT,
-            20,
-            "the daemon's publish call",
-        )
+    with daemon_in_publish(tmp_path, graph_world, pg_url, helper, post) as daemon:
         daemon.send_signal(signal.SIGTERM)
         code = daemon.wait(20)
-    finally:
-        if daemon.poll() is None:
-            daemon.kill()
-            daemon.wait(10)
-        log.close()
 
     assert code == 0, (tmp_path / "daemon.log").read_text()[-3000:]
     assert_published_once(helper, graph_world, post)
