@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import io
+import socket
+import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -117,3 +121,27 @@ def post_row(engine: Engine, post_id: UUID) -> Row[Any]:
         return conn.execute(
             select(social_posts).where(social_posts.c.id == post_id)
         ).one()
+
+
+# The console script of this environment, as an operator would run it.
+PUBLISHER = str(Path(sys.executable).with_name("publisher"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_cli(
+    tmp_path: Path, *args: str, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PUBLISHER, *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

@@ -16,7 +16,6 @@ import socket
 import socketserver
 import struct
 import subprocess
-import sys
 import threading
 import time
 import traceback
@@ -44,13 +43,12 @@ from publisher.tables import (
     files,
     social_posts,
 )
-from tests.builders import Brand, image, make_brand, post_row
+from tests.builders import PUBLISHER, Brand, image, make_brand, post_row, run_cli
 from tests.conftest import GraphWorld
 from tests.pg import Cluster
 
 pytestmark = pytest.mark.postgres
 
-PUBLISHER = str(Path(sys.executable).with_name("publisher"))
 
 # Short timeouts and retries so that every fault plays out within seconds.
 FAST: dict[str, object] = {
@@ -1350,20 +1348,6 @@ def test_token_with_a_stray_newline_is_never_logged(
 # configuration through the environment and the CLI
 
 
-def _run_cli(
-    tmp_path: Path, *args: str, env: dict[str, str], timeout: float = 30
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PUBLISHER, *args],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
 def _plain_env(**values: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PUBLISHER_")}
     env.update(values)
@@ -1399,7 +1383,7 @@ def test_bad_settings_stop_the_start_naming_each_key_and_variable(
 ) -> None:
     env = _plain_env(**{variable: value for variable, (value, _) in bad.items()})
 
-    result = _run_cli(tmp_path, "run", "--once", env=env)
+    result = run_cli(tmp_path, "run", "--once", env=env)
 
     assert result.returncode == 2, result.stderr[-2000:]
     for variable, (_, key) in bad.items():
@@ -1412,12 +1396,12 @@ def test_bad_settings_stop_the_start_naming_each_key_and_variable(
 
 @pytest.mark.acceptance
 def test_unknown_variable_and_unknown_file_key_are_refused(tmp_path: Path) -> None:
-    typo = _run_cli(
+    typo = run_cli(
         tmp_path, "run", "--once", env=_plain_env(PUBLISHER_WORKER_CONCURENCY="4")
     )
     config = tmp_path / "extra.yaml"
     config.write_text("worker:\n  concurency: 4\n", encoding="utf-8")
-    file_typo = _run_cli(
+    file_typo = run_cli(
         tmp_path, "run", "--once", env=_plain_env(PUBLISHER_CONFIG=str(config))
     )
 
@@ -1428,7 +1412,7 @@ def test_unknown_variable_and_unknown_file_key_are_refused(tmp_path: Path) -> No
 
 @pytest.mark.acceptance
 def test_bad_database_url_error_does_not_print_its_password(tmp_path: Path) -> None:
-    result = _run_cli(
+    result = run_cli(
         tmp_path,
         "run",
         "--once",
@@ -1458,7 +1442,7 @@ def test_unwritable_media_directory_is_reported_not_retried_silently(
     not_a_directory.write_text("not a directory", encoding="utf-8")
 
     started = time.monotonic()
-    result = _run_cli(
+    result = run_cli(
         tmp_path,
         "run",
         "--once",

@@ -8,7 +8,6 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,17 +18,9 @@ import requests
 from sqlalchemy import create_engine, text
 
 from publisher import sample
-from tests.builders import image, post_row
+from tests.builders import PUBLISHER, free_port, image, post_row, run_cli
 
 pytestmark = pytest.mark.acceptance
-
-PUBLISHER = str(Path(sys.executable).with_name("publisher"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def cli_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
@@ -43,20 +34,6 @@ def cli_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
         }
     )
     return env
-
-
-def run_cli(
-    tmp_path: Path, *args: str, env: dict[str, str], timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PUBLISHER, *args],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 @pytest.mark.timeout(240)

@@ -16,9 +16,7 @@ from publisher.platforms.base import (
 )
 from publisher.platforms.graph import GraphTransport
 from publisher.platforms.replies import (
-    data_list,
-    optional_str,
-    parse_timestamp,
+    media_summaries,
     required_id,
 )
 
@@ -97,11 +95,4 @@ class FacebookPageTarget:
             {"fields": "id,message,created_time", "limit": str(limit)},
             usage_key=account.page_id,
         )
-        return [
-            MediaSummary(
-                media_id=required_id(operation, item, "id"),
-                caption=optional_str(item.get("message")),
-                timestamp=parse_timestamp(item.get("created_time")),
-            )
-            for item in data_list(operation, body)
-        ]
+        return media_summaries(operation, body, caption="message", time="created_time")

@@ -19,8 +19,7 @@ from publisher.platforms.errors import MissingInstagramAccountError, unexpected_
 from publisher.platforms.graph import GraphTransport
 from publisher.platforms.replies import (
     data_list,
-    optional_str,
-    parse_timestamp,
+    media_summaries,
     required_id,
 )
 
@@ -143,14 +142,7 @@ class InstagramTarget:
             {"fields": "id,caption,timestamp", "limit": str(limit)},
             usage_key=account.page_id,
         )
-        return [
-            MediaSummary(
-                media_id=required_id(operation, item, "id"),
-                caption=optional_str(item.get("caption")),
-                timestamp=parse_timestamp(item.get("timestamp")),
-            )
-            for item in data_list(operation, body)
-        ]
+        return media_summaries(operation, body, caption="caption", time="timestamp")
 
 
 def _status_code(raw: object, sentence: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from publisher.platforms.base import MediaSummary
 from publisher.platforms.errors import unexpected_reply
 
 # Meta writes offsets without a colon ("+0000"), which %z reads.
@@ -45,3 +46,18 @@ def parse_timestamp(value: object) -> datetime | None:
         return datetime.strptime(value, _TIMESTAMP_FORMAT)
     except ValueError:
         return None
+
+
+def media_summaries(
+    operation: str, body: dict[str, Any], *, caption: str, time: str
+) -> list[MediaSummary]:
+    """A listing of media (or Page posts) read into summaries; `caption` and `time`
+    name the fields that carry them on this edge."""
+    return [
+        MediaSummary(
+            media_id=required_id(operation, item, "id"),
+            caption=optional_str(item.get(caption)),
+            timestamp=parse_timestamp(item.get(time)),
+        )
+        for item in data_list(operation, body)
+    ]
