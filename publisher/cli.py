@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 
 from publisher.db import init_schema, make_engine, missing_tables, schema_sql
 from publisher.logs import configure_logging
+from publisher.posts.cli import posts
 from publisher.settings import Settings, SettingsError, load_settings
 
 EXIT_CONFIG = 2
@@ -179,3 +180,6 @@ def simulate(host: str, port: int) -> None:
         )
     except (OSError, ValueError) as exc:
         _fail(f"cannot serve the simulator on {host}:{port}: {exc}", EXIT_CONFIG)
+
+
+main.add_command(posts)

@@ -1,0 +1,187 @@
+"""`publisher posts ...`: the read/write module for operators, printing the JSON
+the module returns. A refusal is printed as the module's error JSON on standard
+error, and the exit code names its kind.
+
+Exit codes: 0 done; 2 bad configuration; 5 the database cannot be reached;
+6 invalid input (400); 7 forbidden (403); 8 not found (404); 9 conflict (409).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
+from publisher.db import make_engine
+from publisher.logs import configure_logging
+from publisher.posts import read, write
+from publisher.posts.errors import PostsError, ValidationFailed
+from publisher.posts.query import ORDER_FIELDS, STATUSES
+from publisher.settings import SettingsError, load_settings
+from publisher.tables import MEDIUMS
+
+EXIT_CONFIG = 2
+EXIT_UNAVAILABLE = 5
+EXIT_BY_STATUS = {400: 6, 403: 7, 404: 8, 409: 9}
+
+_brand = click.option("--brand", required=True, help="The brand's id (uuid).")
+_associations = click.option(
+    "--associations",
+    multiple=True,
+    help="Nest social_post.template_instance, social_post.asset or "
+    "social_post.owner; comma-separated or repeated.",
+)
+_data = click.option(
+    "--data",
+    help="The JSON body; read from standard input when absent.",
+)
+
+
+@click.group()
+def posts() -> None:
+    """List, read and change posts with the Social Post API's semantics."""
+
+
+@contextmanager
+def _engine() -> Iterator[Engine]:
+    """An engine from the settings; every refusal becomes JSON and an exit code."""
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        click.echo(f"publisher: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    configure_logging(settings.log.format, settings.log.level)
+    engine = make_engine(settings.database)
+    try:
+        yield engine
+    except PostsError as exc:
+        click.echo(json.dumps(exc.to_json(), indent=2), err=True)
+        sys.exit(EXIT_BY_STATUS[exc.status])
+    except OperationalError as exc:
+        click.echo(f"publisher: cannot reach the database: {exc.orig}", err=True)
+        sys.exit(EXIT_UNAVAILABLE)
+    finally:
+        engine.dispose()
+
+
+def _run(call: Callable[[Engine], Any]) -> None:
+    with _engine() as engine:
+        result = call(engine)
+    if result is not None:
+        click.echo(json.dumps(result, indent=2))
+
+
+def _body(data: str | None) -> Any:
+    text = data if data is not None else sys.stdin.read()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValidationFailed.one("body", "json", f"not valid JSON ({exc})") from None
+
+
+@posts.command("list")
+@_brand
+@click.option("--user", help="Only posts created by this user.")
+@click.option("--status", type=click.Choice(STATUSES), default="any", show_default=True)
+@click.option("--start", type=int, default=0, show_default=True, help="Rows to skip.")
+@click.option("--limit", type=int, help="At most this many rows.")
+@click.option("--video/--no-video", default=None, help="Only video (or non-video).")
+@click.option("--mediums", multiple=True, help=f"Any of {', '.join(MEDIUMS)}.")
+@click.option(
+    "--order",
+    default="-created_at",
+    show_default=True,
+    help=f"One of {', '.join(ORDER_FIELDS)}; a leading '-' sorts descending.",
+)
+@_associations
+def list_command(
+    brand: str,
+    user: str | None,
+    status: str,
+    start: int,
+    limit: int | None,
+    video: bool | None,
+    mediums: tuple[str, ...],
+    order: str,
+    associations: tuple[str, ...],
+) -> None:
+    """A page of the brand's posts, with the total."""
+    _run(
+        lambda engine: read.list_posts(
+            engine,
+            brand,
+            user=user,
+            status=status,
+            start=start,
+            limit=limit,
+            video=video,
+            mediums=mediums,
+            order=order,
+            associations=associations,
+        )
+    )
+
+
+@posts.command("stats")
+@_brand
+@click.option("--user", help="Only posts created by this user.")
+@click.option("--status", type=click.Choice(STATUSES), default="any", show_default=True)
+def stats_command(brand: str, user: str | None, status: str) -> None:
+    """How many of the brand's posts there are per medium."""
+    _run(lambda engine: read.post_stats(engine, brand, user=user, status=status))
+
+
+@posts.command("get")
+@_brand
+@click.argument("post")
+@_associations
+def get_command(brand: str, post: str, associations: tuple[str, ...]) -> None:
+    """One post of the brand."""
+    _run(lambda engine: read.get_post(engine, brand, post, associations=associations))
+
+
+@posts.command("create")
+@_brand
+@click.option("--user", required=True, help="The user creating the post (uuid).")
+@_data
+@_associations
+def create_command(
+    brand: str, user: str, data: str | None, associations: tuple[str, ...]
+) -> None:
+    """Create a post from a JSON body (facebook_page, template_instance or asset,
+    caption, due_at)."""
+    _run(
+        lambda engine: write.create_post(
+            engine, brand, user, _body(data), associations=associations
+        )
+    )
+
+
+@posts.command("update")
+@_brand
+@click.argument("post")
+@_data
+@_associations
+def update_command(
+    brand: str, post: str, data: str | None, associations: tuple[str, ...]
+) -> None:
+    """Replace a post's page, creative, caption and time (PUT semantics)."""
+    _run(
+        lambda engine: write.update_post(
+            engine, brand, post, _body(data), associations=associations
+        )
+    )
+
+
+@posts.command("delete")
+@_brand
+@click.argument("post")
+def delete_command(brand: str, post: str) -> None:
+    """Soft-delete a post; prints nothing (the API's 204)."""
+    _run(lambda engine: write.delete_post(engine, brand, post))
