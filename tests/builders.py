@@ -134,12 +134,17 @@ def free_port() -> int:
 
 
 def run_cli(
-    tmp_path: Path, *args: str, env: dict[str, str], timeout: float = 120
+    tmp_path: Path,
+    *args: str,
+    env: dict[str, str],
+    timeout: float = 120,
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [PUBLISHER, *args],
         cwd=tmp_path,
         env=env,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=timeout,
