@@ -19,11 +19,12 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from sqlalchemy import update
 
 from publisher import posts
 from publisher.runtime import Worker, build_worker
 from publisher.settings import Settings
-from publisher.tables import Stage
+from publisher.tables import Stage, social_posts
 from tests.builders import Brand, make_brand, post_row
 from tests.conftest import GraphWorld
 
@@ -129,3 +130,73 @@ def _tally(outcome: dict[UUID, Any]) -> dict[str, int]:
     for value in outcome.values():
         counts[value] = counts.get(value, 0) + 1
     return counts
+
+
+def _while_held(
+    worker: Worker, post: UUID, values: dict[str, Any], call: Callable[[], None]
+) -> BaseException | None:
+    """Run `call` while another transaction has written `values` to the post but
+    not committed yet (as a worker inside `claim` or `mark_publish_sent`), then
+    commit; returns what `call` raised."""
+    raised: list[BaseException] = []
+
+    def body() -> None:
+        try:
+            call()
+        except BaseException as exc:  # handed to the test
+            raised.append(exc)
+
+    thread = threading.Thread(target=body, daemon=True)
+    with worker.engine.begin() as conn:
+        conn.execute(
+            update(social_posts).where(social_posts.c.id == post).values(**values)
+        )
+        thread.start()
+        # The call now waits on the row lock; a check made before the write
+        # would have seen the post free.
+        thread.join(timeout=0.5)
+        assert thread.is_alive()
+    thread.join(timeout=30)
+    return raised[0] if raised else None
+
+
+def test_an_update_waiting_on_a_claim_sees_the_claim(
+    worker: Worker, graph_world: GraphWorld
+) -> None:
+    brand = make_brand(worker.engine, graph_world)
+    post = brand.image_post(caption="old")
+    body = {
+        "facebook_page": str(brand.page),
+        "template_instance": str(post_row(worker.engine, post).template_instance),
+        "caption": "new",
+    }
+    lease = datetime.now(UTC) + timedelta(minutes=1)
+
+    raised = _while_held(
+        worker,
+        post,
+        {"claimed_by": "racing-worker", "claimed_until": lease},
+        lambda: posts.update_post(worker.engine, brand.brand, post, body),
+    )
+
+    assert isinstance(raised, posts.Conflict)
+    assert raised.problems[0].rule == "post_claimed"
+    assert post_row(worker.engine, post).caption == "old"
+
+
+def test_a_delete_waiting_on_publish_sent_is_refused(
+    worker: Worker, graph_world: GraphWorld
+) -> None:
+    brand = make_brand(worker.engine, graph_world)
+    post = brand.image_post(caption="old")
+
+    raised = _while_held(
+        worker,
+        post,
+        {"stage": Stage.PUBLISH_SENT.value, "publish_sent_at": datetime.now(UTC)},
+        lambda: posts.delete_post(worker.engine, brand.brand, post),
+    )
+
+    assert isinstance(raised, posts.Conflict)
+    assert raised.problems[0].rule == "publish_sent"
+    assert post_row(worker.engine, post).deleted_at is None

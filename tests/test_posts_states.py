@@ -12,6 +12,7 @@ from uuid import UUID, uuid4
 
 import pytest
 from sqlalchemy import Engine, select, update
+from structlog.testing import capture_logs
 
 from publisher import posts, sample
 from publisher.tables import Stage, facebook_pages, social_posts
@@ -25,6 +26,7 @@ from tests.posts_world import (
     PAGE,
     TEMPLATE_POST,
     UPDATED_POST,
+    USER,
     engine,
     insert_spec_world,
     snapshot,
@@ -275,3 +277,21 @@ def test_deleting_twice_is_not_found(engine: Engine, other: Other) -> None:
     assert UPDATED_POST not in [
         UUID(item["id"]) for item in posts.list_posts(engine, BRAND)["data"]
     ]
+
+
+def test_each_write_logs_its_event(engine: Engine, other: Other) -> None:
+    with capture_logs() as events:
+        posts.create_post(engine, BRAND, USER, EXAMPLES["create_asset_request"])
+        posts.update_post(engine, BRAND, UPDATED_POST, BODY)
+        posts.delete_post(engine, BRAND, UPDATED_POST)
+        posts.disconnect_page(engine, BRAND, OTHER_PAGE)
+
+    assert [event["event"] for event in events] == [
+        "post_created",
+        "post_updated",
+        "post_deleted",
+        "page_disconnected",
+    ]
+    assert events[1]["post"] == str(UPDATED_POST)
+    assert events[3]["deleted_posts"] == 0
+    assert not any("token" in str(event) for event in events)

@@ -6,7 +6,8 @@ kind for the whole page, each scoped to the brand like the posts themselves.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -67,11 +68,21 @@ def list_posts(
         .limit(limit)
     )
     counted = query.scoped(brand_id, func.count()).where(*terms)
-    with engine.connect() as conn:
+    with _snapshot(engine) as conn:
         rows = [row._mapping for row in conn.execute(page)]
         total = conn.execute(counted).scalar_one()
         data = shape_posts(conn, brand_id, rows, include, now)
     return {"code": "OK", "data": data, "info": {"count": len(data), "total": total}}
+
+
+@contextmanager
+def _snapshot(engine: Engine) -> Iterator[Connection]:
+    """A connection whose statements all see one snapshot, so a page and its total
+    agree even while posts are written. (SQLite's transactions already do.)"""
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        yield conn
 
 
 def get_post(
@@ -132,7 +143,9 @@ def shape_posts(
     now: datetime | None,
 ) -> list[dict[str, Any]]:
     """The rows as JSON, with the associations asked for nested."""
-    instances = assets = owners = {}
+    instances: dict[UUID, Any] = {}
+    assets: dict[UUID, Any] = {}
+    owners: dict[UUID, Any] = {}
     if "social_post.template_instance" in include:
         ids = {row["template_instance"] for row in rows} - {None}
         instances = _creatives(conn, template_instances, brand, ids, instance_json)
