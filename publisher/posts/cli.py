@@ -154,8 +154,11 @@ def get_command(brand: str, post: str, associations: tuple[str, ...]) -> None:
 def create_command(
     brand: str, user: str, data: str | None, associations: tuple[str, ...]
 ) -> None:
-    """Create a post from a JSON body (facebook_page, template_instance or asset,
-    caption, due_at)."""
+    """Create a post from a JSON body.
+
+    The body holds facebook_page, template_instance or asset, caption and due_at
+    (epoch seconds or ISO 8601 with an offset; absent or null makes a draft).
+    """
     _run(
         lambda engine: write.create_post(
             engine, brand, user, _body(data), associations=associations

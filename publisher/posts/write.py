@@ -298,11 +298,15 @@ def _why_not(
     if row is None:
         return NotFound.one("post", "post_exists", f"no post {post} in brand {brand}")
     if row.stage in SENT:
+        undo = {
+            "deleted": "be deleted and taken back out of Instagram",
+            "updated": "be changed on Instagram",
+        }[verb]
         return Conflict.one(
             "post",
             "publish_sent",
             f"the post's publish call was sent to Instagram ({row.stage}); it cannot "
-            f"be {verb} and taken back out of Instagram from here",
+            f"{undo} from here",
         )
     if row.executed_at is not None:
         return Conflict.one(
