@@ -70,10 +70,15 @@ def soon(minutes: int) -> datetime:
     return datetime.now(UTC) + timedelta(minutes=minutes)
 
 
+def in_(minutes: int) -> timedelta:
+    """A time relative to when the test runs, not to when the module was read."""
+    return timedelta(minutes=minutes)
+
+
 STATES: list[tuple[str, dict[str, Any], str, str]] = [
     (
         "live claim",
-        {"claimed_by": "w1", "claimed_until": soon(5)},
+        {"claimed_by": "w1", "claimed_until": in_(5)},
         "post_claimed",
         "ok",
     ),
@@ -82,27 +87,27 @@ STATES: list[tuple[str, dict[str, Any], str, str]] = [
         {
             "stage": Stage.PUBLISH_SENT.value,
             "claimed_by": "w1",
-            "claimed_until": soon(5),
-            "publish_sent_at": soon(0),
+            "claimed_until": in_(5),
+            "publish_sent_at": in_(0),
         },
         "publish_sent",
         "publish_sent",
     ),
     (
         "unconfirmed",
-        {"stage": Stage.UNCONFIRMED.value, "executed_at": soon(0)},
+        {"stage": Stage.UNCONFIRMED.value, "executed_at": in_(0)},
         "publish_sent",
         "publish_sent",
     ),
     (
         "published",
-        {"stage": Stage.PUBLISHED.value, "executed_at": soon(0)},
+        {"stage": Stage.PUBLISHED.value, "executed_at": in_(0)},
         "publish_sent",
         "publish_sent",
     ),
     (
         "failed",
-        {"stage": Stage.FAILED.value, "executed_at": soon(0), "failed_at": soon(0)},
+        {"stage": Stage.FAILED.value, "executed_at": in_(0), "failed_at": in_(0)},
         "post_executed",
         "ok",
     ),
@@ -122,7 +127,12 @@ def test_update_and_delete_respect_the_state(
     update_rule: str,
     delete_rule: str,
 ) -> None:
-    set_post(engine, UPDATED_POST, **state)
+    now = datetime.now(UTC)
+    set_post(
+        engine,
+        UPDATED_POST,
+        **{k: now + v if isinstance(v, timedelta) else v for k, v in state.items()},
+    )
     before = snapshot(engine)
 
     with pytest.raises(posts.Conflict) as caught:
