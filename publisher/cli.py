@@ -96,6 +96,8 @@ def run(once: bool, init_db: bool) -> None:
             with _database_reachable(settings):
                 init_schema(worker.engine)
         _require_schema(worker.engine, settings)
+        with _start_problems():
+            worker.start_services(settings)
         with _start_problems(), Sandbox(settings, worker.engine) as sandbox:
             if once:
                 timeout = settings.worker.once_timeout_seconds

@@ -6,7 +6,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    event,
+    func,
+    inspect,
+    select,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 from sqlalchemy.schema import CreateIndex, CreateTable
@@ -72,6 +80,20 @@ def missing_tables(engine: Engine) -> list[str]:
     with engine.connect() as conn:
         existing = set(conn.dialect.get_table_names(conn))
     return [name for name in metadata.tables if name not in existing]
+
+
+def missing_columns(engine: Engine) -> list[str]:
+    """`table.column` of the schema that the database's existing tables lack (a
+    database made by an older release: tables are created, never altered)."""
+    missing = []
+    with engine.connect() as conn:
+        existing = set(conn.dialect.get_table_names(conn))
+        for name, table in metadata.tables.items():
+            if name not in existing:
+                continue
+            have = {column["name"] for column in inspect(conn).get_columns(name)}
+            missing += [f"{name}.{c.name}" for c in table.columns if c.name not in have]
+    return missing
 
 
 def schema_sql() -> str:
