@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from publisher.cli_ops import backfill, health
 from publisher.db import init_schema, make_engine, missing_tables, schema_sql
 from publisher.logs import configure_logging
 from publisher.settings import Settings, SettingsError, load_settings
@@ -181,3 +182,7 @@ def simulate(host: str, port: int) -> None:
         )
     except (OSError, ValueError) as exc:
         _fail(f"cannot serve the simulator on {host}:{port}: {exc}", EXIT_CONFIG)
+
+
+main.add_command(health)
+main.add_command(backfill)
