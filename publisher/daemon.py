@@ -79,6 +79,7 @@ class Daemon:
                 with self._lock:
                     self._inflight[post.id] = self._executor.submit(self._attempt, post)
         self.queue.heartbeat(socket.gethostname(), os.getpid(), self._started_at)
+        self.observer.poll_ended(ok=True, in_flight=self.in_flight())
         logger.debug("poll_done", claimed=len(claimed), in_flight=len(self._inflight))
         return len(claimed)
 
@@ -120,8 +121,6 @@ class Daemon:
             # The next tick tries again; a database restart must not end the daemon.
             logger.warning("poll_failed", error=_short(exc))
             self.observer.poll_ended(ok=False, in_flight=self.in_flight())
-        else:
-            self.observer.poll_ended(ok=True, in_flight=self.in_flight())
 
     def _renew_job(self) -> None:
         try:

@@ -12,6 +12,7 @@ poll blocked on a lock) stops the pings, and systemd restarts the daemon after
 from __future__ import annotations
 
 import os
+import time
 
 import sdnotify
 import structlog
@@ -21,10 +22,19 @@ from publisher.observer import Observer
 logger = structlog.get_logger(__name__)
 
 
+# Pings at most this often: systemd needs one per half WatchdogSec, not per tick.
+PING_EVERY_SECONDS = 1.0
+
+
 class SystemdNotifier(Observer):
     def __init__(self) -> None:
         self._notifier = sdnotify.SystemdNotifier()
+        if self._notifier.socket is not None:
+            # A reader that lags must never stall the poll loop: a full socket
+            # drops the message (the library swallows the error) instead.
+            self._notifier.socket.setblocking(False)
         self._ready = False
+        self._last_ping = -PING_EVERY_SECONDS
 
     @staticmethod
     def wanted() -> bool:
@@ -35,4 +45,7 @@ class SystemdNotifier(Observer):
             self._ready = True
             self._notifier.notify("READY=1")
             logger.info("systemd_ready")
-        self._notifier.notify("WATCHDOG=1")
+        now = time.monotonic()
+        if now - self._last_ping >= PING_EVERY_SECONDS:
+            self._last_ping = now
+            self._notifier.notify("WATCHDOG=1")
