@@ -411,9 +411,11 @@ class Pipeline:
             not_sent = {"stage": back.value, "publish_sent_at": None}
             post = replace(post, stage=back)
         if exc.kind is ErrorKind.AUTH:
-            self.queue.release(post.id, last_error=exc.brand_message, **not_sent)
+            # Hold the page before letting the post go, or another poll could
+            # claim it in between and hit the same refusal.
             if self.queue.hold_page(post.page, exc.brand_message):
                 log.warning("page_needs_reauth", reason=exc.brand_message)
+            self.queue.release(post.id, last_error=exc.brand_message, **not_sent)
             return Outcome.HELD
         if exc.kind is ErrorKind.RATE_LIMITED:
             # The page is throttled, not the post: its other posts wait too, and
