@@ -90,7 +90,9 @@ class WebhookSender:
     def close(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=self._lease.total_seconds())
+            # A delivery in flight may finish or not: its lease makes the next
+            # run send it again, so shutdown waits one reply timeout at most.
+            self._thread.join(timeout=self.settings.timeout_seconds + 1)
         self.session.close()
 
     def _loop(self) -> None:
@@ -106,12 +108,14 @@ class WebhookSender:
         """Send what is due now; returns how many were delivered."""
         delivered = 0
         for event in lease_due(self.engine, BATCH, self._lease):
-            if self._stop.is_set():
+            if self._stop.is_set() or not self._deliver(event):
+                # A receiver that refused one is not asked for the rest now:
+                # their leases run out and the next round tries again.
                 break
-            delivered += self._deliver(event)
+            delivered += 1
         return delivered
 
-    def _deliver(self, event: Event) -> int:
+    def _deliver(self, event: Event) -> bool:
         body = payload(event)
         log = logger.bind(webhook_event=str(event.id), event_kind=event.event)
         try:
@@ -142,10 +146,10 @@ class WebhookSender:
                 after = timedelta(seconds=wait)
                 mark_undelivered(self.engine, event.id, error=error, after=after)
                 log.warning("webhook_delivery_failed", attempts=tries, error=error)
-            return 0
+            return False
         mark_delivered(self.engine, event.id)
         log.info("webhook_delivered", attempts=event.attempts + 1)
-        return 1
+        return True
 
     def _post(self, body: bytes) -> None:
         stamp = str(int(time.time()))
