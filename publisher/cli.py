@@ -18,7 +18,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from publisher.cli_ops import backfill, health
-from publisher.db import init_schema, make_engine, missing_tables, schema_sql
+from publisher.db import (
+    init_schema,
+    make_engine,
+    missing_columns,
+    missing_tables,
+    schema_sql,
+)
 from publisher.logs import configure_logging
 from publisher.settings import Settings, SettingsError, load_settings
 
@@ -141,10 +147,17 @@ def _database_reachable(settings: Settings) -> Iterator[None]:
 def _require_schema(engine: Engine, settings: Settings) -> None:
     with _database_reachable(settings):
         missing = missing_tables(engine)
+        columns = missing_columns(engine)
     if missing:
         _fail(
             f"the database lacks tables {', '.join(missing)}; "
             "run `publisher db init` first",
+            EXIT_CONFIG,
+        )
+    if columns:
+        _fail(
+            f"the database lacks columns {', '.join(columns)} (made by an older "
+            "release); add them as `publisher db schema` prints them",
             EXIT_CONFIG,
         )
 

@@ -25,6 +25,7 @@ from rich.progress import (
 from rich.prompt import Confirm
 from rich.table import Table
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from publisher.backfill import (
     Plan,
@@ -206,7 +207,10 @@ class _ProgressListener(Observer):
         self.ids = ids
 
     def attempt_ended(self, post: UUID, outcome: str, seconds: float) -> None:
-        pending = self.queue.summarize(self.ids).get("pending", 0)
+        try:
+            pending = self.queue.summarize(self.ids).get("pending", 0)
+        except DBAPIError:
+            return  # the bar waits for the next attempt; the run goes on
         self.progress.update(self.task, completed=len(self.ids) - pending)
 
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -53,7 +54,7 @@ def _messages(sock: socket.socket, seconds: float) -> list[str]:
     return got
 
 
-def _health(tmp_path: Path, env: dict[str, str]) -> tuple[int, dict[str, object]]:
+def _health(tmp_path: Path, env: dict[str, str]) -> tuple[int, dict[str, Any]]:
     result = run_cli(tmp_path, "health", "--json", env=env, timeout=60)
     return result.returncode, json.loads(result.stdout)
 
@@ -71,7 +72,7 @@ def test_health_follows_a_running_daemon_and_its_stuck_poll_loop(
     env = dict(os.environ)
     code, before = _health(tmp_path, env)
     assert code == 1
-    assert before["poll"]["ok"] is False  # type: ignore[index]
+    assert before["poll"]["ok"] is False
 
     sock, path = notify_socket
     log = tmp_path / "daemon.log"
@@ -101,7 +102,7 @@ def test_health_follows_a_running_daemon_and_its_stuck_poll_loop(
             assert _messages(sock, 3) == []
             code, stuck = _health(tmp_path, env)
             assert code == 1, stuck
-            assert "stuck" in stuck["poll"]["detail"]  # type: ignore[index]
+            assert "stuck" in stuck["poll"]["detail"]
             assert daemon.poll() is None
             blocker.rollback()
 
@@ -145,9 +146,9 @@ def test_health_fails_while_the_database_is_down(tmp_path: Path) -> None:
         running = False
         code, report = _health(tmp_path, env)
         assert code == 1
-        assert report["database"]["ok"] is False  # type: ignore[index]
-        assert "cannot reach" in report["database"]["detail"]  # type: ignore[index]
-        assert report["poll"]["ok"] is False  # type: ignore[index]
+        assert report["database"]["ok"] is False
+        assert "cannot reach" in report["database"]["detail"]
+        assert report["poll"]["ok"] is False
     finally:
         if running:
             cluster.stop()
@@ -165,8 +166,8 @@ def test_health_names_the_missing_schema(pg_url: str, tmp_path: Path) -> None:
 
     assert code == 1
     schema = report["schema"]
-    assert schema["ok"] is False  # type: ignore[index]
-    assert schema["facts"] == {  # type: ignore[index]
+    assert schema["ok"] is False
+    assert schema["facts"] == {
         "missing_tables": ["webhook_outbox"],
         "missing_columns": ["social_posts.lateness_waived_at"],
     }

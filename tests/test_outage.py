@@ -13,7 +13,7 @@ from uuid import UUID
 import pytest
 from sqlalchemy import Engine, create_engine, select, update
 
-from publisher.db import db_now
+from publisher.db import db_now, init_schema
 from publisher.runtime import build_worker
 from publisher.settings import Settings
 from publisher.tables import Stage, facebook_pages, social_posts
@@ -177,10 +177,11 @@ def test_backfill_refuses_without_yes_off_a_terminal(
 
 
 def test_the_sweep_spares_sent_leased_and_waived_posts(
-    pg_url: str, world_settings: Callable[..., Settings], graph_world: GraphWorld
+    any_url: str, world_settings: Callable[..., Settings], graph_world: GraphWorld
 ) -> None:
-    worker = build_worker(world_settings(pg_url))
+    worker = build_worker(world_settings(any_url))
     engine = worker.engine
+    init_schema(engine)
     brand = make_brand(engine, graph_world)
     with engine.connect() as conn:
         now = db_now(conn)
