@@ -13,6 +13,7 @@ from uuid import UUID
 import pytest
 from sqlalchemy import Engine, create_engine, select, update
 
+from publisher.backfill import Window, make_plan, requeue
 from publisher.db import db_now, init_schema
 from publisher.runtime import build_worker
 from publisher.settings import Settings
@@ -207,3 +208,50 @@ def test_the_sweep_spares_sent_leased_and_waived_posts(
         assert post_row(engine, leased).stage == Stage.QUEUED
     finally:
         worker.close()
+
+
+def test_an_interrupted_backfill_is_finished_by_running_it_again(
+    pg_url: str,
+    world_settings: Callable[..., Settings],
+    graph_world: GraphWorld,
+    tmp_path: Path,
+) -> None:
+    settings = world_settings(pg_url)
+    engine = create_engine(pg_url)
+    brand = make_brand(engine, graph_world)
+    with engine.connect() as conn:
+        now = db_now(conn)
+    old = [
+        brand.image_post(caption=f"old {n}", due_at=now - timedelta(days=2 + n))
+        for n in range(3)
+    ]
+    worker = build_worker(settings)
+    try:
+        assert {m.id for m in worker.queue.mark_missed()} == set(old)
+    finally:
+        worker.close()
+    # A backfill killed right after it re-queued its plan: nothing published yet,
+    # and a daemon's sweep leaves the waived posts alone.
+    window = Window(now - timedelta(days=6), now)
+    assert requeue(engine, make_plan(engine, window)) == 3
+    worker = build_worker(settings)
+    try:
+        assert worker.queue.mark_missed() == []
+    finally:
+        worker.close()
+
+    env = {**os.environ, "COLUMNS": "250"}
+    since, until = window.since.isoformat(), window.until.isoformat()
+    rerun = run_cli(
+        tmp_path, "backfill", "--since", since, "--until", until, "--yes", env=env
+    )
+
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert rerun.stdout.count("re-queued earlier") == 3
+    assert sorted(p["caption"] for p in graph_world.publishes()) == [
+        "old 0",
+        "old 1",
+        "old 2",
+    ]
+    assert all(post_row(engine, post).stage == Stage.PUBLISHED for post in old)
+    engine.dispose()
