@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, or_, select, update
 from sqlalchemy.sql import ColumnElement
 
 from publisher.observer import MissedPost
@@ -62,37 +62,50 @@ def sweep_missed(
         .limit(SWEEP_BATCH)
         .with_for_update(skip_locked=True, of=social_posts)
     ).all()
-    missed = []
-    for row in rows:
-        late = now - row.due_at
-        failure = missed_failure(late, limit)
-        result = conn.execute(
-            update(social_posts)
-            .where(posts.id == row.id, _missable(now, limit))
-            .values(
-                stage=Stage.MISSED.value,
-                executed_at=now,
-                failed_at=now,
-                failure=failure,
-                last_error=failure,
-                claimed_by=None,
-                claimed_until=None,
-                next_attempt_at=None,
-            )
+    if not rows:
+        return []
+    missed = [
+        MissedPost(row.id, row.facebook_page, row.brand, row.due_at, now - row.due_at)
+        for row in rows
+    ]
+    # One statement for the batch. The rows are locked by the select above
+    # (SQLite: the transaction holds the write lock), so the guard holds for
+    # each of them; the update repeats only its cheapest part, since with a
+    # range condition PostgreSQL's generic plan scans by due_at for every row.
+    conn.execute(
+        update(social_posts)
+        .where(
+            posts.id == bindparam("missed_id"),
+            posts.executed_at.is_(None),
+            posts.stage != Stage.PUBLISH_SENT.value,
         )
-        if result.rowcount != 1:
-            continue
+        .values(
+            stage=Stage.MISSED.value,
+            executed_at=now,
+            failed_at=now,
+            failure=bindparam("missed_failure"),
+            last_error=bindparam("missed_failure"),
+            claimed_by=None,
+            claimed_until=None,
+            next_attempt_at=None,
+        ),
+        [
+            {
+                "missed_id": post.id,
+                "missed_failure": missed_failure(post.late_by, limit),
+            }
+            for post in missed
+        ],
+    )
+    for post in missed:
         if events:
-            record_post_event(conn, Stage.MISSED.value, row.id, now)
-        missed.append(
-            MissedPost(row.id, row.facebook_page, row.brand, row.due_at, late)
-        )
+            record_post_event(conn, Stage.MISSED.value, post.id, now)
         logger.warning(
             "post_missed",
-            post=str(row.id),
-            page=str(row.facebook_page),
-            due_at=row.due_at,
-            late_s=round(late.total_seconds()),
+            post=str(post.id),
+            page=str(post.page),
+            due_at=post.due_at,
+            late_s=round(post.late_by.total_seconds()),
         )
     return missed
 
