@@ -1,8 +1,8 @@
 """The operator's commands. Thin: each parses its flags and calls the parts.
 
-Exit codes: 0 done; 2 bad configuration or usage; 3 some posts failed; 4 some
-posts are still waiting (held, deferred or timed out); 5 the database cannot be
-reached at start; 130 interrupted.
+Exit codes: 0 done; 1 unhealthy (`health`); 2 bad configuration or usage; 3 some
+posts failed or were missed; 4 some posts are still waiting (held, deferred or
+timed out); 5 the database cannot be reached at start; 130 interrupted.
 """
 
 from __future__ import annotations
