@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import subprocess
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +21,7 @@ from publisher.db import db_now, init_schema
 from publisher.runtime import build_worker
 from publisher.settings import Settings
 from publisher.tables import Stage, facebook_pages, social_posts
-from tests.builders import Brand, make_brand, post_row, run_cli
+from tests.builders import PUBLISHER, Brand, make_brand, post_row, run_cli
 from tests.conftest import GraphWorld
 
 pytestmark = pytest.mark.postgres
@@ -253,5 +256,55 @@ def test_an_interrupted_backfill_is_finished_by_running_it_again(
         "old 1",
         "old 2",
     ]
+    assert all(post_row(engine, post).stage == Stage.PUBLISHED for post in old)
+    engine.dispose()
+
+
+@pytest.mark.timeout(180)
+def test_backfill_beside_a_running_daemon_publishes_each_post_once(
+    pg_url: str,
+    world_settings: Callable[..., Settings],
+    graph_world: GraphWorld,
+    tmp_path: Path,
+) -> None:
+    settings = world_settings(pg_url, worker_poll_interval_seconds=0.1)
+    engine = create_engine(pg_url)
+    brand = make_brand(engine, graph_world)
+    with engine.connect() as conn:
+        now = db_now(conn)
+    old = [
+        brand.image_post(caption=f"old {n}", due_at=now - timedelta(days=2, hours=n))
+        for n in range(6)
+    ]
+    worker = build_worker(settings)
+    try:
+        assert len(worker.queue.mark_missed()) == len(old)
+    finally:
+        worker.close()
+    env = {**os.environ, "COLUMNS": "250"}
+    log = tmp_path / "daemon.log"
+    with log.open("w") as log_file:
+        daemon = subprocess.Popen(
+            [PUBLISHER, "run"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+        )
+    try:
+        since = (now - timedelta(days=3)).isoformat()
+        done = run_cli(
+            tmp_path, "backfill", "--since", since, "--until", "now", "--yes", env=env
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        # The daemon neither misses the waived posts again nor publishes a second
+        # copy of one the backfill took (or the other way round).
+        time.sleep(1)
+        assert daemon.poll() is None, log.read_text()[-3000:]
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+    captions = sorted(p["caption"] for p in graph_world.publishes())
+    assert captions == sorted(f"old {n}" for n in range(6))
     assert all(post_row(engine, post).stage == Stage.PUBLISHED for post in old)
     engine.dispose()
