@@ -22,6 +22,24 @@ CREATE TABLE templates (
 	CONSTRAINT ck_templates_medium CHECK (medium IN ('Email', 'Social', 'CrmOpenHouse', 'FacebookCover', 'InstagramStory', 'LinkedInCover', 'Letter', 'Website', 'RealtorCover', 'YouTubeCover', 'TwitterCover'))
 );
 
+CREATE TABLE webhook_outbox (
+	id UUID NOT NULL, 
+	event TEXT NOT NULL, 
+	post UUID, 
+	page UUID NOT NULL, 
+	brand UUID NOT NULL, 
+	detail TEXT, 
+	occurred_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+	attempts INTEGER DEFAULT 0 NOT NULL, 
+	next_attempt_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+	delivered_at TIMESTAMP WITH TIME ZONE, 
+	given_up_at TIMESTAMP WITH TIME ZONE, 
+	last_error TEXT, 
+	CONSTRAINT pk_webhook_outbox PRIMARY KEY (id)
+);
+
+CREATE INDEX ix_webhook_outbox_next_attempt_at ON webhook_outbox (next_attempt_at) WHERE delivered_at IS NULL AND given_up_at IS NULL;
+
 CREATE TABLE worker_heartbeats (
 	worker TEXT NOT NULL, 
 	hostname TEXT NOT NULL, 
@@ -221,9 +239,10 @@ CREATE TABLE social_posts (
 	publish_sent_at TIMESTAMP WITH TIME ZONE, 
 	published_media_id TEXT, 
 	last_error TEXT, 
+	lateness_waived_at TIMESTAMP WITH TIME ZONE, 
 	CONSTRAINT pk_social_posts PRIMARY KEY (id), 
 	CONSTRAINT ck_social_posts_one_creative CHECK ((template_instance IS NULL) <> (asset IS NULL)), 
-	CONSTRAINT ck_social_posts_stage CHECK (stage IN ('queued', 'prepared', 'container', 'publish_sent', 'published', 'failed', 'unconfirmed')), 
+	CONSTRAINT ck_social_posts_stage CHECK (stage IN ('queued', 'prepared', 'container', 'publish_sent', 'published', 'failed', 'unconfirmed', 'missed')), 
 	CONSTRAINT ck_social_posts_attempts CHECK (attempts >= 0), 
 	CONSTRAINT fk_social_posts_brand FOREIGN KEY(brand) REFERENCES brands (id), 
 	CONSTRAINT fk_social_posts_created_by FOREIGN KEY(created_by) REFERENCES users (id), 

@@ -1,8 +1,8 @@
 """The operator's commands. Thin: each parses its flags and calls the parts.
 
-Exit codes: 0 done; 2 bad configuration or usage; 3 some posts failed; 4 some
-posts are still waiting (held, deferred or timed out); 5 the database cannot be
-reached at start; 130 interrupted.
+Exit codes: 0 done; 1 unhealthy (`health`); 2 bad configuration or usage; 3 some
+posts failed or were missed; 4 some posts are still waiting (held, deferred or
+timed out); 5 the database cannot be reached at start; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -17,7 +17,14 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from publisher.db import init_schema, make_engine, missing_tables, schema_sql
+from publisher.cli_ops import backfill, health
+from publisher.db import (
+    init_schema,
+    make_engine,
+    missing_columns,
+    missing_tables,
+    schema_sql,
+)
 from publisher.logs import configure_logging
 from publisher.posts.cli import posts
 from publisher.settings import Settings, SettingsError, load_settings
@@ -97,6 +104,8 @@ def run(once: bool, init_db: bool) -> None:
             with _database_reachable(settings):
                 init_schema(worker.engine)
         _require_schema(worker.engine, settings)
+        with _start_problems():
+            worker.start_services(settings)
         with _start_problems(), Sandbox(settings, worker.engine) as sandbox:
             if once:
                 timeout = settings.worker.once_timeout_seconds
@@ -139,10 +148,17 @@ def _database_reachable(settings: Settings) -> Iterator[None]:
 def _require_schema(engine: Engine, settings: Settings) -> None:
     with _database_reachable(settings):
         missing = missing_tables(engine)
+        columns = missing_columns(engine)
     if missing:
         _fail(
             f"the database lacks tables {', '.join(missing)}; "
             "run `publisher db init` first",
+            EXIT_CONFIG,
+        )
+    if columns:
+        _fail(
+            f"the database lacks columns {', '.join(columns)} (made by an older "
+            "release); add them as `publisher db schema` prints them",
             EXIT_CONFIG,
         )
 
@@ -183,3 +199,5 @@ def simulate(host: str, port: int) -> None:
 
 
 main.add_command(posts)
+main.add_command(health)
+main.add_command(backfill)

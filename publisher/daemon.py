@@ -26,6 +26,7 @@ import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.exc import DBAPIError
 
+from publisher.observer import NO_OBSERVER, Observer
 from publisher.pipeline import Outcome, Pipeline
 from publisher.queue import ClaimedPost, Queue
 from publisher.settings import WorkerSettings
@@ -42,6 +43,9 @@ SUMMARY_TRIES = 20
 
 class Daemon:
     """Claims due posts and runs their attempts, `concurrency` at a time."""
+
+    # Metrics, systemd and progress bars listen here (set by the runtime).
+    observer: Observer = NO_OBSERVER
 
     def __init__(self, settings: WorkerSettings, queue: Queue, pipeline: Pipeline):
         self.settings = settings
@@ -68,12 +72,14 @@ class Daemon:
             with self._lock:
                 room = self.settings.concurrency - len(self._inflight)
             claimed = []
+            self.observer.posts_missed(self.queue.mark_missed())
             if room > 0:
                 claimed = self.queue.claim(min(room, self.settings.claim_batch))
             for post in claimed:
                 with self._lock:
                     self._inflight[post.id] = self._executor.submit(self._attempt, post)
         self.queue.heartbeat(socket.gethostname(), os.getpid(), self._started_at)
+        self.observer.poll_ended(ok=True, in_flight=self.in_flight())
         logger.debug("poll_done", claimed=len(claimed), in_flight=len(self._inflight))
         return len(claimed)
 
@@ -90,6 +96,8 @@ class Daemon:
 
     def _attempt(self, post: ClaimedPost) -> None:
         outcome = Outcome.LOST
+        started = time.monotonic()
+        self.observer.attempt_started(post.id, post.due_at)
         try:
             outcome = self.pipeline.attempt(post)
         except DBAPIError as exc:
@@ -103,6 +111,7 @@ class Daemon:
             with self._lock:
                 self._inflight.pop(post.id, None)
                 self.outcomes[outcome] += 1
+            self.observer.attempt_ended(post.id, outcome, time.monotonic() - started)
             self._attempt_ended.set()
 
     def _poll_job(self) -> None:
@@ -111,6 +120,7 @@ class Daemon:
         except Exception as exc:
             # The next tick tries again; a database restart must not end the daemon.
             logger.warning("poll_failed", error=_short(exc))
+            self.observer.poll_ended(ok=False, in_flight=self.in_flight())
 
     def _renew_job(self) -> None:
         try:
@@ -264,7 +274,7 @@ def _logged(job: SideJob) -> Callable[[], None]:
 def _once_exit_code(summary: dict[str, int], interrupted: bool) -> int:
     if interrupted:
         return EXIT_INTERRUPTED
-    if summary.get("failed", 0) or summary.get("unconfirmed", 0):
+    if any(summary.get(stage, 0) for stage in ("failed", "unconfirmed", "missed")):
         return EXIT_FAILED
     if summary.get("pending", 0):
         return EXIT_PENDING

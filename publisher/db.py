@@ -6,7 +6,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    event,
+    func,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 from sqlalchemy.schema import CreateIndex, CreateTable
@@ -72,6 +81,38 @@ def missing_tables(engine: Engine) -> list[str]:
     with engine.connect() as conn:
         existing = set(conn.dialect.get_table_names(conn))
     return [name for name in metadata.tables if name not in existing]
+
+
+def missing_columns(engine: Engine) -> list[str]:
+    """`table.column` of the schema that the database's existing tables lack (a
+    database made by an older release: tables are created, never altered)."""
+    missing = []
+    with engine.connect() as conn:
+        existing = set(conn.dialect.get_table_names(conn))
+        for name, table in metadata.tables.items():
+            if name not in existing:
+                continue
+            have = _column_names(conn, name)
+            missing += [f"{name}.{c.name}" for c in table.columns if c.name not in have]
+    return missing
+
+
+def _column_names(conn: Connection, table: str) -> set[str]:
+    if conn.dialect.name != "postgresql":
+        return {column["name"] for column in inspect(conn).get_columns(table)}
+    # The catalog alone: reflection takes a lock, and a health check must answer
+    # while a stuck statement holds the table.
+    rows = conn.execute(
+        text(
+            "SELECT a.attname FROM pg_catalog.pg_attribute a "
+            "JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
+            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relname = :table AND n.nspname = current_schema() "
+            "AND a.attnum > 0 AND NOT a.attisdropped"
+        ),
+        {"table": table},
+    )
+    return {str(name) for name in rows.scalars()}
 
 
 def schema_sql() -> str:

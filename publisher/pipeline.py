@@ -27,6 +27,7 @@ from publisher.media import (
     media_kind_for,
     prepare,
 )
+from publisher.observer import NO_OBSERVER, Observer
 from publisher.platforms import (
     Account,
     ErrorKind,
@@ -75,6 +76,9 @@ class _StoreFailed(Exception):
 class Pipeline:
     """Runs attempts; shared by the daemon's threads, so it keeps no per-post state."""
 
+    # Hears failures by reason class and page deferrals (set by the runtime).
+    observer: Observer = NO_OBSERVER
+
     def __init__(
         self,
         settings: Settings,
@@ -116,11 +120,11 @@ class Pipeline:
             log.info("post_released", reason=release.reason, after_s=_secs(release))
             return Outcome.RELEASED
         except PreflightError as exc:
-            return self._fail(post, exc.message, log, rule=exc.rule)
+            return self._fail(post, exc.message, log, rule=exc.rule, reason="preflight")
         except CreativeUnavailable as exc:
             if exc.transient:
                 return self._retry(post, exc.message, log)
-            return self._fail(post, exc.message, log)
+            return self._fail(post, exc.message, log, reason="creative")
         except _StoreFailed as exc:
             return self._retry(post, str(exc), log)
         except GraphError as exc:
@@ -407,9 +411,11 @@ class Pipeline:
             not_sent = {"stage": back.value, "publish_sent_at": None}
             post = replace(post, stage=back)
         if exc.kind is ErrorKind.AUTH:
-            self.queue.release(post.id, last_error=exc.brand_message, **not_sent)
+            # Hold the page before letting the post go, or another poll could
+            # claim it in between and hit the same refusal.
             if self.queue.hold_page(post.page, exc.brand_message):
                 log.warning("page_needs_reauth", reason=exc.brand_message)
+            self.queue.release(post.id, last_error=exc.brand_message, **not_sent)
             return Outcome.HELD
         if exc.kind is ErrorKind.RATE_LIMITED:
             # The page is throttled, not the post: its other posts wait too, and
@@ -421,6 +427,7 @@ class Pipeline:
                 post.id, after=after, last_error=exc.brand_message, **not_sent
             )
             log.info("page_deferred", until=until, code=exc.code, subcode=exc.subcode)
+            self.observer.page_deferred(post.page, until)
             return Outcome.RELEASED
         if exc.kind is ErrorKind.NOT_READY:
             self.queue.release(post.id, after=self._recheck_delay(post), **not_sent)
@@ -434,14 +441,16 @@ class Pipeline:
             if not_sent:
                 self.queue.record(post.id, **not_sent)
             return self._retry(post, exc.brand_message, log)
-        return self._fail(post, exc.brand_message, log)
+        return self._fail(post, exc.brand_message, log, reason=exc.kind.value)
 
     def _retry(
         self, post: ClaimedPost, message: str, log: structlog.BoundLogger
     ) -> Outcome:
         attempts = post.attempts + 1
         if attempts >= self.settings.worker.max_attempts:
-            return self._fail(post, message, log, attempts=attempts)
+            return self._fail(
+                post, message, log, attempts=attempts, reason="retries_exhausted"
+            )
         wait = self._backoff(attempts)
         self.queue.release(
             post.id,
@@ -462,6 +471,7 @@ class Pipeline:
         *,
         attempts: int | None = None,
         rule: str | None = None,
+        reason: str = ErrorKind.PERMANENT.value,
     ) -> Outcome:
         if post.stage is Stage.PUBLISH_SENT:
             return self._unconfirmed(post, log)
@@ -469,7 +479,8 @@ class Pipeline:
         self.queue.finish(
             post.id, Stage.FAILED, failure=message, last_error=message, **extra
         )
-        log.error("post_failed", failure=message, rule=rule)
+        log.error("post_failed", failure=message, rule=rule, reason=reason)
+        self.observer.post_failed(reason)
         return Outcome.FAILED
 
     def _unconfirmed(self, post: ClaimedPost, log: structlog.BoundLogger) -> Outcome:

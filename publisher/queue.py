@@ -20,6 +20,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql import ColumnElement
 
 from publisher.db import db_now
+from publisher.lateness import on_time, sweep_missed
+from publisher.observer import MissedPost
+from publisher.outbox import record_page_event, record_post_event
 from publisher.tables import (
     Stage,
     brand_assets,
@@ -92,10 +95,25 @@ def _page_usable() -> ColumnElement[bool]:
 class Queue:
     """The worker's view of `social_posts`, for one worker identity."""
 
-    def __init__(self, engine: Engine, worker: str, lease: timedelta) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        worker: str,
+        lease: timedelta,
+        *,
+        max_lateness: timedelta | None = None,
+        events: bool = False,
+        only: frozenset[UUID] | None = None,
+    ) -> None:
         self.engine = engine
         self.worker = worker
         self.lease = lease
+        # None: every due post is published however late (tests of other parts).
+        self.max_lateness = max_lateness
+        # Whether outcomes also write webhook events (webhooks.url is set).
+        self.events = events
+        # A backfill's queue claims only the posts of its plan.
+        self.only = only
 
     def claim(self, limit: int) -> list[ClaimedPost]:
         """Lease up to `limit` due posts, oldest `due_at` first."""
@@ -108,6 +126,7 @@ class Queue:
                     _claimable(now),
                     _page_usable(),
                     or_(pages.throttled_until.is_(None), pages.throttled_until <= now),
+                    *self._restrictions(now),
                 )
                 .order_by(posts.due_at, posts.id)
                 .limit(limit)
@@ -224,6 +243,8 @@ class Queue:
             if stage is not Stage.PUBLISHED:
                 done["failed_at"] = now
             self._fenced(conn, post_id, {**values, **done})
+            if self.events and stage is not Stage.PUBLISHED:
+                record_post_event(conn, stage.value, post_id, now)
         return now
 
     def hold_page(self, page: UUID, reason: str) -> bool:
@@ -236,6 +257,11 @@ class Queue:
                 .values(needs_reauth_at=now, reauth_reason=reason)
             )
             _explain_waiting(conn, page, reason)
+            if self.events and result.rowcount == 1:
+                # One event per page, however many of its posts hit the refusal.
+                brand = conn.execute(select(pages.brand).where(pages.id == page))
+                event = "page_needs_reauth"
+                record_page_event(conn, event, page, brand.scalar_one(), reason, now)
         return result.rowcount == 1
 
     def defer_page(self, page: UUID, after: timedelta, reason: str) -> datetime:
@@ -340,6 +366,24 @@ class Queue:
                     set_={"last_poll_at": now, "pid": pid, "hostname": hostname},
                 )
             )
+
+    def mark_missed(self) -> list[MissedPost]:
+        """End the posts later than the lateness limit as missed (database clock)."""
+        if self.max_lateness is None or self.only is not None:
+            return []
+        with self.engine.begin() as conn:
+            return sweep_missed(
+                conn, db_now(conn), self.max_lateness, events=self.events
+            )
+
+    def _restrictions(self, now: datetime) -> list[ColumnElement[bool]]:
+        """What this queue's claim adds: the lateness limit, a backfill's plan."""
+        found = []
+        if self.max_lateness is not None:
+            found.append(on_time(now, self.max_lateness))
+        if self.only is not None:
+            found.append(posts.id.in_(self.only))
+        return found
 
     def _fenced(self, conn: Any, post_id: UUID, values: dict[str, Any]) -> None:
         result = conn.execute(

@@ -19,8 +19,10 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -75,6 +77,7 @@ class WorkerSettings(_Section):
     retry_max_seconds: float = Field(gt=0, le=86400)
     reconcile_window_seconds: float = Field(gt=0, le=86400)
     once_timeout_seconds: float = Field(gt=0, le=86400)
+    max_lateness_seconds: float = Field(gt=0, le=366 * 86400)
 
 
 class GraphSettings(_Section):
@@ -111,6 +114,33 @@ class LogSettings(_Section):
     level: Literal["debug", "info", "warning", "error"]
 
 
+class HealthSettings(_Section):
+    max_poll_age_seconds: float = Field(gt=0, le=86400)
+
+
+class MetricsSettings(_Section):
+    port: int | None = Field(ge=1, le=65535)
+    host: str = Field(min_length=1)
+
+
+class WebhookSettings(_Section):
+    url: AnyHttpUrl | None
+    secret: SecretStr | None
+    timeout_seconds: float = Field(gt=0, le=120)
+    max_attempts: int = Field(ge=1, le=1000)
+    retry_max_seconds: float = Field(gt=0, le=86400)
+
+    @model_validator(mode="after")
+    def _secret_with_url(self) -> WebhookSettings:
+        secret = self.secret.get_secret_value() if self.secret else ""
+        if self.url is not None and not secret:
+            raise ValueError(
+                "config key webhooks.url is set, so PUBLISHER_WEBHOOKS_SECRET must "
+                "hold the HMAC secret that signs each delivery"
+            )
+        return self
+
+
 class Settings(BaseSettings):
     """Every setting of publisher, frozen after validation."""
 
@@ -128,6 +158,9 @@ class Settings(BaseSettings):
     media: MediaSettings
     sandbox: SandboxSettings
     log: LogSettings
+    health: HealthSettings
+    metrics: MetricsSettings
+    webhooks: WebhookSettings
 
     @property
     def sandbox_on(self) -> bool:

@@ -69,6 +69,8 @@ class Stage(enum.StrEnum):
     FAILED = "failed"
     # The publish call was sent, but whether it took could not be established.
     UNCONFIRMED = "unconfirmed"
+    # Later than worker.max_lateness_seconds: not published; only a backfill revives it.
+    MISSED = "missed"
 
 
 MEDIUMS = (
@@ -324,6 +326,8 @@ social_posts = Table(
     Column("publish_sent_at", Timestamp),
     Column("published_media_id", Text),
     Column("last_error", Text),
+    # Set by a backfill: the operator chose to publish this post however late it is.
+    Column("lateness_waived_at", Timestamp),
     CheckConstraint(
         "(template_instance IS NULL) <> (asset IS NULL)", name="one_creative"
     ),
@@ -351,4 +355,31 @@ worker_heartbeats = Table(
     Column("pid", BigInteger, nullable=False),
     Column("started_at", Timestamp, nullable=False),
     Column("last_poll_at", Timestamp, nullable=False),
+)
+
+# Failure events for the webhook, written in the transaction of the outcome they
+# report (so a crash loses none) and delivered, at least once, by `webhooks.py`.
+webhook_outbox = Table(
+    "webhook_outbox",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("event", Text, nullable=False),
+    Column("post", Uuid),
+    Column("page", Uuid, nullable=False),
+    Column("brand", Uuid, nullable=False),
+    Column("detail", Text),
+    Column("occurred_at", Timestamp, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    # Also the delivery lease: a sender pushes it forward before it posts.
+    Column("next_attempt_at", Timestamp, nullable=False),
+    Column("delivered_at", Timestamp),
+    # Set when webhooks.max_attempts ran out: kept for the operator, never resent.
+    Column("given_up_at", Timestamp),
+    Column("last_error", Text),
+)
+Index(
+    "ix_webhook_outbox_next_attempt_at",
+    webhook_outbox.c.next_attempt_at,
+    postgresql_where=text("delivered_at IS NULL AND given_up_at IS NULL"),
+    sqlite_where=text("delivered_at IS NULL AND given_up_at IS NULL"),
 )

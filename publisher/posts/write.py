@@ -56,6 +56,7 @@ _FRESH_ATTEMPT: dict[str, Any] = {
     "media_container_id": None,
     "container_created_at": None,
     "last_error": None,
+    "lateness_waived_at": None,
 }
 
 
