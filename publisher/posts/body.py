@@ -79,7 +79,15 @@ def parse_due_at(value: object) -> datetime | None:
                 "epoch seconds",
                 {"value": value},
             )
-        return parsed.astimezone(UTC)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            # Year 9999 late in the day west of UTC, or year 1 east of it.
+            raise PydanticCustomError(
+                "due_at_range",
+                "'{value}' is outside the years 1 to 9999 once moved to UTC",
+                {"value": value},
+            ) from None
     raise PydanticCustomError(
         "due_at_type", "must be epoch seconds or an ISO 8601 time with an offset"
     )

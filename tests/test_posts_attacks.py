@@ -1,0 +1,81 @@
+"""Hostile input to the read/write module and its CLI, on PostgreSQL and SQLite.
+
+Each case here once crashed with a traceback or was taken silently in a way the
+caller did not mean; each must now be refused naming the field and the rule, and
+leave every table exactly as it was.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from publisher import posts
+from tests.posts_world import (
+    BRAND,
+    INSTANCE,
+    PAGE,
+    UPDATED_POST,
+    USER,
+    engine,
+    insert_spec_world,
+    snapshot,
+)
+
+__all__ = ["engine"]
+
+GOOD: dict[str, Any] = {
+    "facebook_page": str(PAGE),
+    "template_instance": str(INSTANCE),
+    "caption": "Just listed",
+    "due_at": 1783015574.688,
+}
+
+
+@pytest.fixture
+def world(engine: Engine) -> Engine:
+    with engine.begin() as conn:
+        insert_spec_world(conn)
+    return engine
+
+
+def _create(engine: Engine, body: Any) -> Any:
+    return posts.create_post(engine, BRAND, USER, body)
+
+
+def _update(engine: Engine, body: Any) -> Any:
+    return posts.update_post(engine, BRAND, UPDATED_POST, body)
+
+
+def _refused(engine: Engine, call: Any, field: str, rule: str) -> posts.PostsError:
+    """Run `call`, which must be refused for `field`/`rule` and change nothing."""
+    before = snapshot(engine)
+    with pytest.raises(posts.ValidationFailed) as caught:
+        call()
+    found = [(p.field, p.rule) for p in caught.value.problems]
+    assert (field, rule) in found, found
+    assert snapshot(engine) == before
+    return caught.value
+
+
+# An instant whose year stays in range as written but leaves Python's range
+# (1..9999) once moved to UTC: the conversion itself used to raise OverflowError.
+EDGE_TIMES = ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00"]
+
+
+@pytest.mark.parametrize("call", [_create, _update], ids=["create", "update"])
+@pytest.mark.parametrize("due_at", EDGE_TIMES)
+def test_a_time_out_of_range_in_utc_is_refused(
+    world: Engine, call: Any, due_at: str
+) -> None:
+    _refused(
+        world, lambda: call(world, {**GOOD, "due_at": due_at}), "due_at", "due_at_range"
+    )
+
+
+def test_the_last_representable_utc_time_is_kept(world: Engine) -> None:
+    created = _create(world, {**GOOD, "due_at": "9999-12-31T23:59:59+00:00"})
+
+    assert created["data"]["due_at"] == 253402300799.0
