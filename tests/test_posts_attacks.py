@@ -79,3 +79,28 @@ def test_the_last_representable_utc_time_is_kept(world: Engine) -> None:
     created = _create(world, {**GOOD, "due_at": "9999-12-31T23:59:59+00:00"})
 
     assert created["data"]["due_at"] == 253402300799.0
+
+
+# NUL cannot be stored in a PostgreSQL text column (psycopg raised DataError) and
+# a lone surrogate cannot be encoded as UTF-8 on either backend (UnicodeEncodeError);
+# SQLite took the NUL silently. JSON can carry both ("\u0000", "\ud800").
+UNSTORABLE = {"nul": "Sold\x00!", "lone surrogate": "Sold \ud83d!"}
+
+
+@pytest.mark.parametrize("call", [_create, _update], ids=["create", "update"])
+@pytest.mark.parametrize("caption", UNSTORABLE.values(), ids=UNSTORABLE.keys())
+def test_a_caption_that_cannot_be_stored_is_refused(
+    world: Engine, call: Any, caption: str
+) -> None:
+    _refused(
+        world,
+        lambda: call(world, {**GOOD, "caption": caption}),
+        "caption",
+        "caption_characters",
+    )
+
+
+def test_a_whole_emoji_is_kept(world: Engine) -> None:
+    caption = "Sold \U0001f3e1! e\u0301 \U0001f468\u200d\U0001f469\u200d\U0001f467"
+
+    assert _create(world, {**GOOD, "caption": caption})["data"]["caption"] == caption
