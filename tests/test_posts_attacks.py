@@ -104,3 +104,31 @@ def test_a_whole_emoji_is_kept(world: Engine) -> None:
     caption = "Sold \U0001f3e1! e\u0301 \U0001f468\u200d\U0001f469\u200d\U0001f467"
 
     assert _create(world, {**GOOD, "caption": caption})["data"]["caption"] == caption
+
+
+BIGGEST = 2**63 - 1  # the largest OFFSET/LIMIT both backends take (a signed int64)
+BAD_PAGING: list[tuple[str, dict[str, Any], str, str]] = [
+    ("start over int64", {"start": BIGGEST + 1}, "start", "start_max"),
+    ("limit over int64", {"limit": BIGGEST + 1}, "limit", "limit_max"),
+    ("huge start", {"start": 10**30}, "start", "start_max"),
+    ("float limit", {"limit": 1.5}, "limit", "limit_type"),
+    ("nan limit", {"limit": float("nan")}, "limit", "limit_type"),
+    ("string start", {"start": "10"}, "start", "start_type"),
+    ("boolean limit", {"limit": True}, "limit", "limit_type"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "field", "rule"), BAD_PAGING, ids=[c[0] for c in BAD_PAGING]
+)
+def test_paging_out_of_range_or_of_the_wrong_type_is_refused(
+    world: Engine, name: str, params: dict[str, Any], field: str, rule: str
+) -> None:
+    _refused(world, lambda: posts.list_posts(world, BRAND, **params), field, rule)
+
+
+def test_the_largest_start_and_limit_are_answered(world: Engine) -> None:
+    page = posts.list_posts(world, BRAND, start=BIGGEST, limit=BIGGEST)
+
+    assert page["data"] == []
+    assert page["info"] == {"count": 0, "total": 4}

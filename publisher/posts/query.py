@@ -149,13 +149,30 @@ def ordering(order: str) -> list[Any]:
     return [direction.nulls_last(), posts.id]
 
 
-def paging(start: int, limit: int | None) -> tuple[int, int | None]:
-    if start < 0:
+# OFFSET and LIMIT are signed 64-bit on PostgreSQL and SQLite; past that the
+# driver raised (bigint out of range, OverflowError) instead of answering.
+MAX_ROWS = 2**63 - 1
+
+
+def paging(start: object, limit: object) -> tuple[int, int | None]:
+    """`start` and `limit` as whole numbers the database takes, checked here since
+    a service may pass anything (a float, a string, a boolean)."""
+    return _count(start, "start", 0), (
+        None if limit is None else _count(limit, "limit", 1)
+    )
+
+
+def _count(value: object, field: str, least: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationFailed.one(
-            "start", "start_min", f"must be 0 or more, not {start}"
+            field, f"{field}_type", f"must be a whole number, not {value!r}"
         )
-    if limit is not None and limit < 1:
+    if value < least:
         raise ValidationFailed.one(
-            "limit", "limit_min", f"must be 1 or more, not {limit}"
+            field, f"{field}_min", f"must be {least} or more, not {value}"
         )
-    return start, limit
+    if value > MAX_ROWS:
+        raise ValidationFailed.one(
+            field, f"{field}_max", f"must be at most {MAX_ROWS}, not {value}"
+        )
+    return value
