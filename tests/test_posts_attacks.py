@@ -7,12 +7,16 @@ leave every table exactly as it was.
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
 from publisher import posts
+from tests.builders import run_cli
 from tests.posts_world import (
     BRAND,
     INSTANCE,
@@ -132,3 +136,71 @@ def test_the_largest_start_and_limit_are_answered(world: Engine) -> None:
 
     assert page["data"] == []
     assert page["info"] == {"count": 0, "total": 4}
+
+
+@pytest.fixture
+def cli(world: Engine, any_url: str, tmp_path: Path) -> Any:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PUBLISHER_")}
+    env.update(
+        {
+            "PUBLISHER_DATABASE_URL": any_url,
+            "PUBLISHER_MEDIA_DIRECTORY": str(tmp_path / "media"),
+            "PUBLISHER_LOG_FORMAT": "json",
+        }
+    )
+
+    def run(*args: str, stdin: str | None = None) -> Any:
+        return run_cli(tmp_path, "posts", *args, env=env, stdin=stdin)
+
+    return run
+
+
+def _cli_refused(
+    engine: Engine, cli: Any, args: list[str], field: str, rule: str, stdin: str = ""
+) -> dict[str, Any]:
+    before = snapshot(engine)
+    result = cli(*args, stdin=stdin)
+    assert result.returncode == 6, result.stderr
+    assert result.stdout == ""
+    error: dict[str, Any] = json.loads(result.stderr)
+    assert (field, rule) in [(e["field"], e["rule"]) for e in error["errors"]]
+    assert snapshot(engine) == before
+    return error
+
+
+# json.loads keeps the last of repeated keys, so a body naming `caption` twice
+# was taken with its second value, silently.
+REPEATED = (
+    f'{{"facebook_page": "{PAGE}", "template_instance": "{INSTANCE}", '
+    '"caption": "first", "caption": "second"}'
+)
+
+
+@pytest.mark.acceptance
+@pytest.mark.parametrize("verb", ["create", "update"])
+def test_a_repeated_body_field_is_refused(world: Engine, cli: Any, verb: str) -> None:
+    target = ["--user", str(USER)] if verb == "create" else [str(UPDATED_POST)]
+
+    error = _cli_refused(
+        world,
+        cli,
+        [verb, "--brand", str(BRAND), *target, "--data", REPEATED],
+        "caption",
+        "duplicate_field",
+    )
+
+    assert "caption" in error["message"]
+
+
+@pytest.mark.acceptance
+def test_json_that_is_not_standard_is_refused(world: Engine, cli: Any) -> None:
+    body = json.dumps(GOOD).replace("1783015574.688", "NaN")
+
+    _cli_refused(
+        world,
+        cli,
+        ["create", "--brand", str(BRAND), "--user", str(USER)],
+        "body",
+        "json",
+        stdin=body,
+    )

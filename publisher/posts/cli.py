@@ -78,11 +78,32 @@ def _run(call: Callable[[Engine], Any]) -> None:
 
 
 def _body(data: str | None) -> Any:
+    """The body as standard JSON: Python's decoder would keep the last of repeated
+    keys (so a caller's first value vanished) and take NaN and Infinity."""
     text = data if data is not None else sys.stdin.read()
     try:
-        return json.loads(text)
+        return json.loads(
+            text, object_pairs_hook=_unique_keys, parse_constant=_no_constant
+        )
     except json.JSONDecodeError as exc:
         raise ValidationFailed.one("body", "json", f"not valid JSON ({exc})") from None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise ValidationFailed.one(
+                key, "duplicate_field", f"'{key}' is given more than once in the body"
+            )
+        found[key] = value
+    return found
+
+
+def _no_constant(name: str) -> Any:
+    raise ValidationFailed.one(
+        "body", "json", f"not valid JSON ({name} is not a JSON value)"
+    )
 
 
 @posts.command("list")
