@@ -204,3 +204,25 @@ def test_json_that_is_not_standard_is_refused(world: Engine, cli: Any) -> None:
         "json",
         stdin=body,
     )
+
+
+# click's own refusals (a bad --limit, an unknown --status, a missing --brand)
+# were its usage text with exit 2, which the CLI documents as bad configuration.
+USAGE: list[tuple[list[str], str, str]] = [
+    (["list", "--brand", str(BRAND), "--limit", "1.5"], "limit", "option_value"),
+    (["list", "--brand", str(BRAND), "--start", "NaN"], "start", "option_value"),
+    (["list", "--brand", str(BRAND), "--status", "bogus"], "status", "option_value"),
+    (["stats", "--status", "executed"], "brand", "option_missing"),
+    (["get", "--brand", str(BRAND)], "post", "option_missing"),
+    (["list", "--brand", str(BRAND), "--colour", "red"], "command", "usage"),
+]
+
+
+@pytest.mark.acceptance
+@pytest.mark.parametrize(
+    ("args", "field", "rule"), USAGE, ids=[" ".join(u[0][:1] + u[0][3:]) for u in USAGE]
+)
+def test_usage_errors_are_json_with_the_invalid_input_code(
+    world: Engine, cli: Any, args: list[str], field: str, rule: str
+) -> None:
+    _cli_refused(world, cli, args, field, rule)

@@ -43,7 +43,30 @@ _data = click.option(
 )
 
 
-@click.group()
+class _JsonUsage(click.Group):
+    """Refuses a bad option of a `posts` command like any other invalid input: as
+    the module's error JSON with exit code 6, not click's text with exit 2 (which
+    this CLI means as bad configuration)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            click.echo(json.dumps(_usage_error(exc).to_json(), indent=2), err=True)
+            ctx.exit(EXIT_BY_STATUS[ValidationFailed.status])
+
+
+def _usage_error(exc: click.UsageError) -> PostsError:
+    param = getattr(exc, "param", None)
+    if param is None or param.name is None:
+        return ValidationFailed.one("command", "usage", exc.format_message())
+    rule = (
+        "option_missing" if isinstance(exc, click.MissingParameter) else "option_value"
+    )
+    return ValidationFailed.one(param.name, rule, exc.format_message())
+
+
+@click.group(cls=_JsonUsage)
 def posts() -> None:
     """List, read and change posts with the Social Post API's semantics."""
 
