@@ -226,3 +226,45 @@ def test_usage_errors_are_json_with_the_invalid_input_code(
     world: Engine, cli: Any, args: list[str], field: str, rule: str
 ) -> None:
     _cli_refused(world, cli, args, field, rule)
+
+
+# A service calling the module: `Iterable[str]` admits a plain string, which was
+# split into characters ("'s' is not one of ..."); a non-boolean `video` was taken
+# as truthy and silently filtered; a non-string order raised AttributeError.
+def test_a_single_string_is_one_list_value(world: Engine) -> None:
+    one = posts.list_posts(
+        world, BRAND, mediums="Social", associations="social_post.owner,"
+    )
+    listed = posts.list_posts(
+        world, BRAND, mediums=["Social"], associations=["social_post.owner"]
+    )
+
+    assert one == listed
+    assert one["info"]["total"] > 0
+    assert all("owner" in post for post in one["data"])
+
+
+BAD_PARAMETERS: list[tuple[str, dict[str, Any], str, str]] = [
+    ("video as text", {"video": "false"}, "video", "video_type"),
+    ("video as number", {"video": 0}, "video", "video_type"),
+    ("order as number", {"order": 5}, "order", "order_value"),
+    ("status as None", {"status": None}, "status", "status_value"),
+    ("mediums as None", {"mediums": None}, "mediums", "mediums_type"),
+    (
+        "associations of numbers",
+        {"associations": [1]},
+        "associations",
+        "associations_type",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "field", "rule"),
+    BAD_PARAMETERS,
+    ids=[c[0] for c in BAD_PARAMETERS],
+)
+def test_a_parameter_of_the_wrong_type_is_refused(
+    world: Engine, name: str, params: dict[str, Any], field: str, rule: str
+) -> None:
+    _refused(world, lambda: posts.list_posts(world, BRAND, **params), field, rule)
