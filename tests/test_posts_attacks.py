@@ -268,3 +268,18 @@ def test_a_parameter_of_the_wrong_type_is_refused(
     world: Engine, name: str, params: dict[str, Any], field: str, rule: str
 ) -> None:
     _refused(world, lambda: posts.list_posts(world, BRAND, **params), field, rule)
+
+
+def test_an_import_reusing_a_taken_id_is_a_conflict(world: Engine) -> None:
+    """`post_id` keeps the platform's id on import; an id already used (by this
+    brand or any other) raised IntegrityError with the SQL in its text."""
+    before = snapshot(world)
+
+    with pytest.raises(posts.Conflict) as caught:
+        posts.create_post(world, BRAND, USER, GOOD, post_id=UPDATED_POST)
+
+    assert [(p.field, p.rule) for p in caught.value.problems] == [
+        ("post_id", "post_id_taken")
+    ]
+    assert "social_posts" not in str(caught.value)
+    assert snapshot(world) == before
