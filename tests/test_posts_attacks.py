@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine, text
 
 from publisher import posts
 from tests.builders import run_cli
@@ -283,3 +283,23 @@ def test_an_import_reusing_a_taken_id_is_a_conflict(world: Engine) -> None:
     ]
     assert "social_posts" not in str(caught.value)
     assert snapshot(world) == before
+
+
+@pytest.mark.acceptance
+def test_a_database_without_the_schema_says_to_run_db_init(
+    any_url: str, tmp_path: Path
+) -> None:
+    """Forgetting `publisher db init` was "cannot reach the database: no such
+    table" on SQLite and a ProgrammingError traceback on PostgreSQL."""
+    admin = create_engine(any_url)
+    with admin.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS social_posts"))
+    admin.dispose()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PUBLISHER_")}
+    env.update({"PUBLISHER_DATABASE_URL": any_url, "PUBLISHER_LOG_FORMAT": "json"})
+
+    result = run_cli(tmp_path, "posts", "stats", "--brand", str(BRAND), env=env)
+
+    assert result.returncode == 5, result.stderr
+    assert "publisher db init" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import click
-from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, inspect
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from publisher.db import make_engine
 from publisher.logs import configure_logging
@@ -24,7 +24,7 @@ from publisher.posts import read, write
 from publisher.posts.errors import PostsError, ValidationFailed
 from publisher.posts.query import ORDER_FIELDS, STATUSES
 from publisher.settings import SettingsError, load_settings
-from publisher.tables import MEDIUMS
+from publisher.tables import MEDIUMS, metadata
 
 EXIT_CONFIG = 2
 EXIT_UNAVAILABLE = 5
@@ -86,11 +86,31 @@ def _engine() -> Iterator[Engine]:
     except PostsError as exc:
         click.echo(json.dumps(exc.to_json(), indent=2), err=True)
         sys.exit(EXIT_BY_STATUS[exc.status])
-    except OperationalError as exc:
+    except (OperationalError, ProgrammingError) as exc:
+        missing = _missing_tables(engine)
+        if missing:
+            click.echo(
+                f"publisher: the database has no {', '.join(missing)} table; "
+                "run `publisher db init` first",
+                err=True,
+            )
+            sys.exit(EXIT_UNAVAILABLE)
+        if isinstance(exc, ProgrammingError):
+            raise
         click.echo(f"publisher: cannot reach the database: {exc.orig}", err=True)
         sys.exit(EXIT_UNAVAILABLE)
     finally:
         engine.dispose()
+
+
+def _missing_tables(engine: Engine) -> list[str]:
+    """The schema's tables the database lacks (a forgotten `db init` looks like
+    an SQL error otherwise); none when it cannot even be asked."""
+    try:
+        present = set(inspect(engine).get_table_names())
+    except OperationalError:
+        return []
+    return [name for name in metadata.tables if name not in present]
 
 
 def _run(call: Callable[[Engine], Any]) -> None:
