@@ -13,13 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, text, update
 
 from publisher import posts
+from publisher.tables import files
 from tests.builders import run_cli
 from tests.posts_world import (
+    ASSET,
+    ASSET_FILE,
     BRAND,
     INSTANCE,
+    INSTANCE_FILE,
     PAGE,
     UPDATED_POST,
     USER,
@@ -303,3 +307,29 @@ def test_a_database_without_the_schema_says_to_run_db_init(
     assert result.returncode == 5, result.stderr
     assert "publisher db init" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# The creative's own row was checked but not its file: with the file deleted, the
+# post was accepted and the worker later failed it with nothing to publish.
+@pytest.mark.parametrize("call", [_create, _update], ids=["create", "update"])
+@pytest.mark.parametrize(
+    ("field", "file"),
+    [("template_instance", INSTANCE_FILE), ("asset", ASSET_FILE)],
+    ids=["template_instance", "asset"],
+)
+def test_a_creative_whose_file_was_deleted_is_refused(
+    world: Engine, call: Any, field: str, file: Any
+) -> None:
+    with world.begin() as conn:
+        conn.execute(
+            update(files)
+            .where(files.c.id == file)
+            .values(deleted_at=text("CURRENT_TIMESTAMP"))
+        )
+    body = {
+        **GOOD,
+        "template_instance": None,
+        field: str(INSTANCE if field == "template_instance" else ASSET),
+    }
+
+    _refused(world, lambda: call(world, body), field, f"{field}_file")

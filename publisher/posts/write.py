@@ -29,6 +29,7 @@ from publisher.tables import (
     Stage,
     brand_assets,
     facebook_pages,
+    files,
     social_posts,
     template_instances,
     users,
@@ -290,7 +291,10 @@ def _check_references(conn: Connection, brand: UUID, body: PostBody) -> None:
         if wanted is None:
             continue
         found = conn.execute(
-            select(table.c.id).where(
+            select(files.c.deleted_at)
+            .select_from(table)
+            .outerjoin(files, files.c.id == table.c.file)
+            .where(
                 table.c.id == wanted,
                 table.c.brand == brand,
                 table.c.deleted_at.is_(None),
@@ -299,6 +303,13 @@ def _check_references(conn: Connection, brand: UUID, body: PostBody) -> None:
         if found is None:
             raise ValidationFailed.one(
                 field, f"{field}_exists", f"no {field} {wanted} in brand {brand}"
+            )
+        # The worker joins a deleted file as missing and fails the post then.
+        if found.deleted_at is not None:
+            raise ValidationFailed.one(
+                field,
+                f"{field}_file",
+                f"the file of {field} {wanted} was deleted; there is nothing to post",
             )
 
 
