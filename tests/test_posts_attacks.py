@@ -333,3 +333,50 @@ def test_a_creative_whose_file_was_deleted_is_refused(
     }
 
     _refused(world, lambda: call(world, body), field, f"{field}_file")
+
+
+def test_disconnecting_a_page_twice_is_not_found(world: Engine) -> None:
+    posts.disconnect_page(world, BRAND, PAGE)
+    before = snapshot(world)
+
+    with pytest.raises(posts.NotFound):
+        posts.disconnect_page(world, BRAND, PAGE)
+
+    assert snapshot(world) == before
+
+
+def _spellings(post: Any) -> list[str]:
+    text_ = str(post)
+    return [text_.upper(), "{" + text_ + "}", "urn:uuid:" + text_, post.hex]
+
+
+def test_other_spellings_of_an_id_name_the_same_post(world: Engine) -> None:
+    for spelling in _spellings(UPDATED_POST):
+        got = posts.get_post(world, str(BRAND).upper(), spelling)
+        assert got["data"]["id"] == str(UPDATED_POST)
+
+
+ODD_IDS = ["", " ", "null", "1", "0" * 33, str(UPDATED_POST) + "x", "\x00", "\ud800"]
+CALLS = {
+    "list": lambda e, x: posts.list_posts(e, x),
+    "list user": lambda e, x: posts.list_posts(e, BRAND, user=x),
+    "stats": lambda e, x: posts.post_stats(e, x),
+    "stats user": lambda e, x: posts.post_stats(e, BRAND, user=x),
+    "get": lambda e, x: posts.get_post(e, BRAND, x),
+    "create brand": lambda e, x: posts.create_post(e, x, USER, GOOD),
+    "create user": lambda e, x: posts.create_post(e, BRAND, x, GOOD),
+    "update": lambda e, x: posts.update_post(e, BRAND, x, GOOD),
+    "delete": lambda e, x: posts.delete_post(e, BRAND, x),
+    "disconnect": lambda e, x: posts.disconnect_page(e, BRAND, x),
+}
+
+
+@pytest.mark.parametrize("name", CALLS)
+def test_an_id_that_is_no_uuid_is_refused_by_every_call(
+    world: Engine, name: str
+) -> None:
+    field = {"list": "brand", "stats": "brand", "create brand": "brand"}.get(
+        name, "user" if "user" in name else "page" if name == "disconnect" else "post"
+    )
+    for odd in ODD_IDS:
+        _refused(world, lambda odd=odd: CALLS[name](world, odd), field, "uuid")
