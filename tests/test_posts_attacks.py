@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from sqlalchemy import Engine, create_engine, text, update
 
 from publisher import posts
 from publisher.tables import files
-from tests.builders import run_cli
+from tests.builders import PUBLISHER, run_cli
 from tests.posts_world import (
     ASSET,
     ASSET_FILE,
@@ -380,3 +381,41 @@ def test_an_id_that_is_no_uuid_is_refused_by_every_call(
     )
     for odd in ODD_IDS:
         _refused(world, lambda odd=odd: CALLS[name](world, odd), field, "uuid")
+
+
+def _bytes_cli(any_url: str, tmp_path: Path, *args: bytes, stdin: bytes) -> Any:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PUBLISHER_")}
+    env.update({"PUBLISHER_DATABASE_URL": any_url, "PUBLISHER_LOG_FORMAT": "json"})
+    return subprocess.run(
+        [PUBLISHER.encode(), b"posts", *args],
+        cwd=tmp_path,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+
+
+# A body that is not UTF-8 (a Latin-1 file piped in) was decoded with escapes and
+# refused as a caption with "a lone surrogate ... UTF-16 pair", or not at all
+# where the bytes fell in a field that is not checked.
+@pytest.mark.acceptance
+@pytest.mark.parametrize("via", ["stdin", "data"])
+def test_a_body_that_is_not_utf8_is_refused(
+    world: Engine, any_url: str, tmp_path: Path, via: str
+) -> None:
+    body = json.dumps({**GOOD, "caption": "Maison \xe0 vendre"}).encode()
+    body = body.replace(b"\\u00e0", b"\xe0")
+    assert b"\xe0" in body
+    args = [b"create", b"--brand", str(BRAND).encode(), b"--user", str(USER).encode()]
+    if via == "data":
+        args += [b"--data", body]
+    before = snapshot(world)
+
+    result = _bytes_cli(any_url, tmp_path, *args, stdin=body if via == "stdin" else b"")
+
+    assert result.returncode == 6, result.stderr
+    error = json.loads(result.stderr)
+    assert [(e["field"], e["rule"]) for e in error["errors"]] == [("body", "utf8")]
+    assert snapshot(world) == before

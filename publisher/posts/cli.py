@@ -123,13 +123,28 @@ def _run(call: Callable[[Engine], Any]) -> None:
 def _body(data: str | None) -> Any:
     """The body as standard JSON: Python's decoder would keep the last of repeated
     keys (so a caller's first value vanished) and take NaN and Infinity."""
-    text = data if data is not None else sys.stdin.read()
+    text = _utf8(data) if data is not None else _utf8(sys.stdin.buffer.read())
     try:
         return json.loads(
             text, object_pairs_hook=_unique_keys, parse_constant=_no_constant
         )
     except json.JSONDecodeError as exc:
         raise ValidationFailed.one("body", "json", f"not valid JSON ({exc})") from None
+
+
+def _utf8(raw: str | bytes) -> str:
+    """The body's text, refused when its bytes are not UTF-8 (a Latin-1 file, say).
+    An argument arrives with such bytes escaped as lone surrogates; they would
+    otherwise pass as text and be blamed on whichever field held them."""
+    try:
+        if isinstance(raw, bytes):
+            return raw.decode("utf-8")
+        raw.encode("utf-8")
+        return raw
+    except (UnicodeDecodeError, UnicodeEncodeError) as exc:
+        raise ValidationFailed.one(
+            "body", "utf8", f"not valid UTF-8 (at position {exc.start})"
+        ) from None
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
