@@ -200,3 +200,27 @@ def test_a_delete_waiting_on_publish_sent_is_refused(
     assert isinstance(raised, posts.Conflict)
     assert raised.problems[0].rule == "publish_sent"
     assert post_row(worker.engine, post).deleted_at is None
+
+
+def test_a_disconnect_waiting_on_publish_sent_keeps_that_post(
+    worker: Worker, graph_world: GraphWorld
+) -> None:
+    brand = make_brand(worker.engine, graph_world)
+    sent = brand.image_post(caption="going out")
+    waiting = brand.image_post(caption="not yet")
+    result: dict[str, Any] = {}
+
+    raised = _while_held(
+        worker,
+        sent,
+        {"stage": Stage.PUBLISH_SENT.value, "publish_sent_at": datetime.now(UTC)},
+        lambda: result.update(
+            posts.disconnect_page(worker.engine, brand.brand, brand.page)
+        ),
+    )
+
+    assert raised is None
+    assert result["kept_posts"] == [str(sent)]
+    assert result["deleted_posts"] == 1
+    assert post_row(worker.engine, sent).deleted_at is None
+    assert post_row(worker.engine, waiting).deleted_at is not None

@@ -38,6 +38,27 @@ class PostBody(BaseModel):
     def _due_at(cls, value: object) -> datetime | None:
         return parse_due_at(value)
 
+    @field_validator("caption")
+    @classmethod
+    def _storable(cls, value: str) -> str:
+        """JSON can carry a NUL or half of a surrogate pair ("\\u0000", "\\ud83d");
+        neither can be stored (PostgreSQL text refuses NUL, UTF-8 has no lone
+        surrogates), nor would Instagram show it."""
+        if "\x00" in value:
+            raise PydanticCustomError(
+                "caption_characters", "must not contain the NUL character (U+0000)"
+            )
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise PydanticCustomError(
+                "caption_characters",
+                "has a lone surrogate at position {at}; send the whole character "
+                "(both halves of its UTF-16 pair)",
+                {"at": exc.start},
+            ) from None
+        return value
+
 
 FIELDS = tuple(PostBody.model_fields)
 
@@ -79,7 +100,15 @@ def parse_due_at(value: object) -> datetime | None:
                 "epoch seconds",
                 {"value": value},
             )
-        return parsed.astimezone(UTC)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            # Year 9999 late in the day west of UTC, or year 1 east of it.
+            raise PydanticCustomError(
+                "due_at_range",
+                "'{value}' is outside the years 1 to 9999 once moved to UTC",
+                {"value": value},
+            ) from None
     raise PydanticCustomError(
         "due_at_type", "must be epoch seconds or an ISO 8601 time with an offset"
     )

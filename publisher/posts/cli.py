@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import click
-from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, inspect
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from publisher.db import make_engine
 from publisher.logs import configure_logging
@@ -24,7 +24,7 @@ from publisher.posts import read, write
 from publisher.posts.errors import PostsError, ValidationFailed
 from publisher.posts.query import ORDER_FIELDS, STATUSES
 from publisher.settings import SettingsError, load_settings
-from publisher.tables import MEDIUMS
+from publisher.tables import MEDIUMS, metadata
 
 EXIT_CONFIG = 2
 EXIT_UNAVAILABLE = 5
@@ -43,7 +43,30 @@ _data = click.option(
 )
 
 
-@click.group()
+class _JsonUsage(click.Group):
+    """Refuses a bad option of a `posts` command like any other invalid input: as
+    the module's error JSON with exit code 6, not click's text with exit 2 (which
+    this CLI means as bad configuration)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            click.echo(json.dumps(_usage_error(exc).to_json(), indent=2), err=True)
+            ctx.exit(EXIT_BY_STATUS[ValidationFailed.status])
+
+
+def _usage_error(exc: click.UsageError) -> PostsError:
+    param = getattr(exc, "param", None)
+    if param is None or param.name is None:
+        return ValidationFailed.one("command", "usage", exc.format_message())
+    rule = (
+        "option_missing" if isinstance(exc, click.MissingParameter) else "option_value"
+    )
+    return ValidationFailed.one(param.name, rule, exc.format_message())
+
+
+@click.group(cls=_JsonUsage)
 def posts() -> None:
     """List, read and change posts with the Social Post API's semantics."""
 
@@ -63,11 +86,31 @@ def _engine() -> Iterator[Engine]:
     except PostsError as exc:
         click.echo(json.dumps(exc.to_json(), indent=2), err=True)
         sys.exit(EXIT_BY_STATUS[exc.status])
-    except OperationalError as exc:
+    except (OperationalError, ProgrammingError) as exc:
+        missing = _missing_tables(engine)
+        if missing:
+            click.echo(
+                f"publisher: the database has no {', '.join(missing)} table; "
+                "run `publisher db init` first",
+                err=True,
+            )
+            sys.exit(EXIT_UNAVAILABLE)
+        if isinstance(exc, ProgrammingError):
+            raise
         click.echo(f"publisher: cannot reach the database: {exc.orig}", err=True)
         sys.exit(EXIT_UNAVAILABLE)
     finally:
         engine.dispose()
+
+
+def _missing_tables(engine: Engine) -> list[str]:
+    """The schema's tables the database lacks (a forgotten `db init` looks like
+    an SQL error otherwise); none when it cannot even be asked."""
+    try:
+        present = set(inspect(engine).get_table_names())
+    except OperationalError:
+        return []
+    return [name for name in metadata.tables if name not in present]
 
 
 def _run(call: Callable[[Engine], Any]) -> None:
@@ -78,11 +121,47 @@ def _run(call: Callable[[Engine], Any]) -> None:
 
 
 def _body(data: str | None) -> Any:
-    text = data if data is not None else sys.stdin.read()
+    """The body as standard JSON: Python's decoder would keep the last of repeated
+    keys (so a caller's first value vanished) and take NaN and Infinity."""
+    text = _utf8(data) if data is not None else _utf8(sys.stdin.buffer.read())
     try:
-        return json.loads(text)
+        return json.loads(
+            text, object_pairs_hook=_unique_keys, parse_constant=_no_constant
+        )
     except json.JSONDecodeError as exc:
         raise ValidationFailed.one("body", "json", f"not valid JSON ({exc})") from None
+
+
+def _utf8(raw: str | bytes) -> str:
+    """The body's text, refused when its bytes are not UTF-8 (a Latin-1 file, say).
+    An argument arrives with such bytes escaped as lone surrogates; they would
+    otherwise pass as text and be blamed on whichever field held them."""
+    try:
+        if isinstance(raw, bytes):
+            return raw.decode("utf-8")
+        raw.encode("utf-8")
+        return raw
+    except (UnicodeDecodeError, UnicodeEncodeError) as exc:
+        raise ValidationFailed.one(
+            "body", "utf8", f"not valid UTF-8 (at position {exc.start})"
+        ) from None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise ValidationFailed.one(
+                key, "duplicate_field", f"'{key}' is given more than once in the body"
+            )
+        found[key] = value
+    return found
+
+
+def _no_constant(name: str) -> Any:
+    raise ValidationFailed.one(
+        "body", "json", f"not valid JSON ({name} is not a JSON value)"
+    )
 
 
 @posts.command("list")

@@ -43,10 +43,18 @@ def as_uuid(raw: UUID | str, field: str) -> UUID:
         raise ValidationFailed.one(field, "uuid", f"'{raw}' is not a UUID") from None
 
 
-def listed(raw: Iterable[str], field: str, allowed: tuple[str, ...]) -> list[str]:
+def listed(raw: Iterable[str] | str, field: str, allowed: tuple[str, ...]) -> list[str]:
     """A list parameter given repeated, comma-separated, or both; each value must
-    be one of `allowed`."""
-    values = [part.strip() for item in raw for part in item.split(",") if part.strip()]
+    be one of `allowed`. A lone string is one (comma-separated) value, not the
+    characters it is made of."""
+    items = [raw] if isinstance(raw, str) else raw
+    if not isinstance(items, Iterable) or not all(isinstance(i, str) for i in items):
+        raise ValidationFailed.one(
+            field, f"{field}_type", f"must be strings, not {raw!r}"
+        )
+    values = [
+        part.strip() for item in items for part in item.split(",") if part.strip()
+    ]
     for item in values:
         if item not in allowed:
             raise ValidationFailed.one(
@@ -57,7 +65,7 @@ def listed(raw: Iterable[str], field: str, allowed: tuple[str, ...]) -> list[str
     return values
 
 
-def associations(raw: Iterable[str]) -> frozenset[str]:
+def associations(raw: Iterable[str] | str) -> frozenset[str]:
     return frozenset(listed(raw, "associations", ASSOCIATIONS))
 
 
@@ -121,6 +129,10 @@ def filters(
     chosen = status_filter(check_status(status))
     if chosen is not None:
         terms.append(chosen)
+    if video is not None and not isinstance(video, bool):
+        raise ValidationFailed.one(
+            "video", "video_type", f"must be true, false or absent, not {video!r}"
+        )
     if video is not None:
         is_video = or_(
             func.coalesce(templates.c.video, false()),
@@ -136,7 +148,7 @@ def filters(
 def ordering(order: str) -> list[Any]:
     """`field` or `-field` from ORDER_FIELDS; missing values last either way, then
     the id, so a page boundary is the same on every call and backend."""
-    name = order.removeprefix("-")
+    name = order.removeprefix("-") if isinstance(order, str) else None
     if name not in ORDER_FIELDS:
         raise ValidationFailed.one(
             "order",
@@ -149,13 +161,30 @@ def ordering(order: str) -> list[Any]:
     return [direction.nulls_last(), posts.id]
 
 
-def paging(start: int, limit: int | None) -> tuple[int, int | None]:
-    if start < 0:
+# OFFSET and LIMIT are signed 64-bit on PostgreSQL and SQLite; past that the
+# driver raised (bigint out of range, OverflowError) instead of answering.
+MAX_ROWS = 2**63 - 1
+
+
+def paging(start: object, limit: object) -> tuple[int, int | None]:
+    """`start` and `limit` as whole numbers the database takes, checked here since
+    a service may pass anything (a float, a string, a boolean)."""
+    return _count(start, "start", 0), (
+        None if limit is None else _count(limit, "limit", 1)
+    )
+
+
+def _count(value: object, field: str, least: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationFailed.one(
-            "start", "start_min", f"must be 0 or more, not {start}"
+            field, f"{field}_type", f"must be a whole number, not {value!r}"
         )
-    if limit is not None and limit < 1:
+    if value < least:
         raise ValidationFailed.one(
-            "limit", "limit_min", f"must be 1 or more, not {limit}"
+            field, f"{field}_min", f"must be {least} or more, not {value}"
         )
-    return start, limit
+    if value > MAX_ROWS:
+        raise ValidationFailed.one(
+            field, f"{field}_max", f"must be at most {MAX_ROWS}, not {value}"
+        )
+    return value

@@ -17,6 +17,7 @@ from uuid import UUID, uuid4
 
 import structlog
 from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import ColumnElement
 
 from publisher.db import db_now
@@ -28,6 +29,7 @@ from publisher.tables import (
     Stage,
     brand_assets,
     facebook_pages,
+    files,
     social_posts,
     template_instances,
     users,
@@ -81,21 +83,30 @@ def create_post(
     include = query.associations(associations)
     new_id = post_id or uuid4()
 
-    with engine.begin() as conn:
-        _check_member(conn, brand_id, user_id)
-        _check_references(conn, brand_id, parsed)
-        at = now or db_now(conn)
-        conn.execute(
-            insert(social_posts).values(
-                id=new_id,
-                brand=brand_id,
-                created_by=user_id,
-                created_at=at,
-                updated_at=at,
-                **_content(parsed),
+    try:
+        with engine.begin() as conn:
+            _check_member(conn, brand_id, user_id)
+            _check_references(conn, brand_id, parsed)
+            at = now or db_now(conn)
+            conn.execute(
+                insert(social_posts).values(
+                    id=new_id,
+                    brand=brand_id,
+                    created_by=user_id,
+                    created_at=at,
+                    updated_at=at,
+                    **_content(parsed),
+                )
             )
-        )
-        shaped = read_one(conn, brand_id, new_id, include, at)
+            shaped = read_one(conn, brand_id, new_id, include, at)
+    except IntegrityError:
+        # Read after the failed insert, so two imports racing with one id get
+        # the same answer; ids are global, so the brand holding it is not said.
+        if post_id is not None and _id_taken(engine, post_id):
+            raise Conflict.one(
+                "post_id", "post_id_taken", f"a post with id {post_id} exists already"
+            ) from None
+        raise
     log.info("post_created", brand=str(brand_id), post=str(new_id))
     return {"code": "OK", "data": shaped}
 
@@ -216,6 +227,12 @@ def disconnect_page(
     return {"page": str(page_id), "deleted_posts": deleted, "kept_posts": kept}
 
 
+def _id_taken(engine: Engine, post: UUID) -> bool:
+    with engine.connect() as conn:
+        found = conn.execute(select(posts.id).where(posts.id == post)).first()
+    return found is not None
+
+
 def _content(body: PostBody) -> dict[str, Any]:
     return {
         "facebook_page": body.facebook_page,
@@ -275,7 +292,10 @@ def _check_references(conn: Connection, brand: UUID, body: PostBody) -> None:
         if wanted is None:
             continue
         found = conn.execute(
-            select(table.c.id).where(
+            select(files.c.deleted_at)
+            .select_from(table)
+            .outerjoin(files, files.c.id == table.c.file)
+            .where(
                 table.c.id == wanted,
                 table.c.brand == brand,
                 table.c.deleted_at.is_(None),
@@ -284,6 +304,13 @@ def _check_references(conn: Connection, brand: UUID, body: PostBody) -> None:
         if found is None:
             raise ValidationFailed.one(
                 field, f"{field}_exists", f"no {field} {wanted} in brand {brand}"
+            )
+        # The worker joins a deleted file as missing and fails the post then.
+        if found.deleted_at is not None:
+            raise ValidationFailed.one(
+                field,
+                f"{field}_file",
+                f"the file of {field} {wanted} was deleted; there is nothing to post",
             )
 
 
