@@ -27,6 +27,7 @@ from publisher.media import (
     media_kind_for,
     prepare,
 )
+from publisher.pacing import PAGE_BUSY_REASON, page_busy_delay, quota_wait
 from publisher.platforms import (
     Account,
     ErrorKind,
@@ -36,7 +37,7 @@ from publisher.platforms import (
     container_failure_kind,
 )
 from publisher.platforms.errors import PUBLISH_OPERATIONS, error_class
-from publisher.queue import ClaimedPost, LostClaim, Queue
+from publisher.queue import ClaimedPost, LostClaim, PageBusy, Queue
 from publisher.reconcile import (
     PUBLISH_SETTLE,
     find_published,
@@ -270,7 +271,19 @@ class Pipeline:
         log: structlog.BoundLogger,
     ) -> Outcome:
         assert post.prepared_media_url
-        if self.queue.mark_publish_sent(post) is None:
+        held = quota_wait(
+            self.queue, target, account, post.page, self.settings.worker.quota_reserve
+        )
+        if held is not None:
+            wait, reason = held
+            until = self.queue.defer_page(post.page, wait, reason)
+            log.info("page_quota_reached", until=until)
+            raise _Release(wait, reason)
+        try:
+            sent_at = self.queue.mark_publish_sent(post)
+        except PageBusy:
+            raise _Release(page_busy_delay(), PAGE_BUSY_REASON) from None
+        if sent_at is None:
             return self._changed_under_claim(post, log)
         log.info("publish_sent", container=post.media_container_id)
         media_id = target.publish(

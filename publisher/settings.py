@@ -75,6 +75,8 @@ class WorkerSettings(_Section):
     retry_max_seconds: float = Field(gt=0, le=86400)
     reconcile_window_seconds: float = Field(gt=0, le=86400)
     once_timeout_seconds: float = Field(gt=0, le=86400)
+    quota_reserve: int = Field(ge=0, le=1000)
+    shutdown_grace_seconds: float = Field(ge=0, le=3600)
 
 
 class GraphSettings(_Section):
