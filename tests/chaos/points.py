@@ -124,18 +124,16 @@ POINTS = [
     LabelledPoint(
         "after_reply",
         lambda w, r: _fault(w, r, "permalink", "hang"),
-        lambda w, r: all(
-            row.published_media_id for row in w.rows(r.posts).values()
-        ),
+        lambda w, r: all(row.published_media_id for row in w.rows(r.posts).values()),
     ),
     # during_result_commit is driven by `_run_result_commit` (it needs a lock).
 ]
 POINT_NAMES = [p.name for p in POINTS] + ["during_result_commit"]
 
 
-def run_point(world: ChaosWorld, victim: Daemon, name: str, posts: int) -> tuple[
-    Run, Verdict, Daemon
-]:
+def run_point(
+    world: ChaosWorld, victim: Daemon, name: str, posts: int
+) -> tuple[Run, Verdict, Daemon]:
     """One labelled run; returns it, its verdict and the daemon now running."""
     if name == "during_result_commit":
         return _run_result_commit(world, victim, posts)
@@ -180,9 +178,9 @@ def _run_result_commit(
 
 
 def _kill(world: ChaosWorld, victim: Daemon, run: Run) -> Daemon:
-    run.victims = [p for p, row in world.rows(run.posts).items() if victim.owns(
-        row.claimed_by
-    )]
+    run.victims = [
+        p for p, row in world.rows(run.posts).items() if victim.owns(row.claimed_by)
+    ]
     run.killed_at = victim.kill()
     return world.start_daemon()
 

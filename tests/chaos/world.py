@@ -283,7 +283,9 @@ class ChaosWorld:
         with self.engine.connect() as conn:
             return int(conn.execute(query, {"pattern": f"%{column}%"}).scalar_one())
 
-    def settle(self, run: Run, dead: list[Daemon], timeout: float = END_TIMEOUT) -> None:
+    def settle(
+        self, run: Run, dead: list[Daemon], timeout: float = END_TIMEOUT
+    ) -> None:
         """Wait for the run's posts to end, noting when each post the dead daemons
         held was taken over: claimed by another daemon, or ended by one."""
         pending_takeover = set(run.victims)
