@@ -1,9 +1,15 @@
-"""Pacing a page's publishes: its rolling publishing quota, and one at a time.
+"""Pacing a page's publishes: its rolling publishing quota, its rate-limit usage,
+and one publish at a time.
 
 Instagram counts publishes per account over a rolling window (24 hours) and says
 how many it allows in `content_publishing_limit`; the numbers are read before each
 publish, never assumed. Facebook Pages have no such quota: their limits arrive as
 throttle codes and usage headers, which defer the page like any rate limit.
+
+Between the quota read and the publish-sent mark another daemon may publish for
+the same page; the page lock then makes this one wait its turn, and in the rare
+case that the turn comes after the quota filled up, Meta's 9/2207042 answer
+defers the page as a rate limit (nothing is published by it).
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import random
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from publisher.platforms import Account, PublishingTarget
+from publisher.platforms import Account, PublishingTarget, Usage
 from publisher.queue import Queue
 
 # How soon a post whose page has another publish in flight is looked at again.
@@ -25,10 +31,34 @@ _UNKNOWN_RESET_SHARE = 24
 # Spread of the wake-up after a quota wait, so that many pages do not return at once.
 _JITTER_SHARE = 0.05
 _JITTER_MAX = timedelta(minutes=5)
+# How long a page waits when its usage headers are near the limit but name no
+# time to regain access: a sixth of the hour those percentages roll over.
+USAGE_COOLDOWN = timedelta(minutes=10)
 
 
 def page_busy_delay() -> timedelta:
     return timedelta(seconds=random.uniform(*PAGE_BUSY_SECONDS))
+
+
+def usage_wait(
+    usage: Usage | None, defer_percent: float
+) -> tuple[timedelta, str] | None:
+    """How long a page whose latest reply reported usage at `defer_percent` or
+    more must pause, and why; None below that. Calls made during a block only
+    extend it, so the page stops before Meta stops it."""
+    if usage is None or usage.percent < defer_percent:
+        return None
+    wait = (
+        timedelta(seconds=usage.retry_after_seconds)
+        if usage.retry_after_seconds
+        else USAGE_COOLDOWN
+    )
+    wait += _jitter(wait)
+    reason = (
+        f"Meta reports this account's API usage at {usage.percent:.0f}% of its "
+        "limit; publishing pauses for a few minutes so that it is not blocked."
+    )
+    return wait, reason
 
 
 def quota_wait(
@@ -51,7 +81,7 @@ def quota_wait(
         oldest + window - now if oldest is not None else window / _UNKNOWN_RESET_SHARE
     )
     wait = max(wait, timedelta(seconds=1))
-    wait += random.uniform(0, 1) * min(wait * _JITTER_SHARE, _JITTER_MAX)
+    wait += _jitter(wait)
     hours = round(quota.duration_seconds / 3600)
     reason = (
         f"Instagram's publishing limit for this account ({quota.total} posts in "
@@ -59,6 +89,10 @@ def quota_wait(
         f"{_clock(now + wait)} UTC."
     )
     return wait, reason
+
+
+def _jitter(wait: timedelta) -> timedelta:
+    return random.uniform(0, 1) * min(wait * _JITTER_SHARE, _JITTER_MAX)
 
 
 def _clock(moment: datetime) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -27,13 +27,19 @@ from publisher.media import (
     media_kind_for,
     prepare,
 )
-from publisher.pacing import PAGE_BUSY_REASON, page_busy_delay, quota_wait
+from publisher.pacing import (
+    PAGE_BUSY_REASON,
+    page_busy_delay,
+    quota_wait,
+    usage_wait,
+)
 from publisher.platforms import (
     Account,
     ErrorKind,
     GraphError,
     MediaKind,
     PublishingTarget,
+    Usage,
     container_failure_kind,
 )
 from publisher.platforms.errors import PUBLISH_OPERATIONS, error_class
@@ -83,12 +89,15 @@ class Pipeline:
         targets: Mapping[str, PublishingTarget],
         store: MediaStore,
         session: requests.Session,
+        usage: Callable[[str], Usage | None] = lambda _page: None,
     ) -> None:
         self.settings = settings
         self.queue = queue
         self.targets = targets
         self.store = store
         self.session = session
+        # The usage headers of the latest Graph reply for a page id.
+        self.usage = usage
 
     def attempt(self, post: ClaimedPost) -> Outcome:
         log = logger.bind(
@@ -271,13 +280,14 @@ class Pipeline:
         log: structlog.BoundLogger,
     ) -> Outcome:
         assert post.prepared_media_url
+        worker = self.settings.worker
         held = quota_wait(
-            self.queue, target, account, post.page, self.settings.worker.quota_reserve
-        )
+            self.queue, target, account, post.page, worker.quota_reserve
+        ) or usage_wait(self.usage(account.page_id), worker.usage_defer_percent)
         if held is not None:
             wait, reason = held
             until = self.queue.defer_page(post.page, wait, reason)
-            log.info("page_quota_reached", until=until)
+            log.info("page_paced", until=until, reason=reason)
             raise _Release(wait, reason)
         try:
             sent_at = self.queue.mark_publish_sent(post)

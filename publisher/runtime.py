@@ -61,6 +61,8 @@ def build_worker(settings: Settings, engine: Engine | None = None) -> Worker:
     adapter = requests.adapters.HTTPAdapter(pool_maxsize=settings.worker.concurrency)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
-    pipeline = Pipeline(settings, queue, targets, store, session)
+    pipeline = Pipeline(
+        settings, queue, targets, store, session, usage=transport.last_usage
+    )
     daemon = Daemon(settings.worker, queue, pipeline)
     return Worker(engine, queue, pipeline, daemon, session, transport)

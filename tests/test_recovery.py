@@ -15,7 +15,7 @@ from uuid import UUID
 
 import pytest
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from publisher.logs import configure_logging
 from publisher.queue import ClaimedPost, PageBusy, Queue
@@ -207,6 +207,33 @@ def test_quota_used_up_defers_its_page_while_other_pages_publish(
     oldest = min(row.publish_sent_at for row in done)
     assert oldest + timedelta(hours=24) <= until
     assert until <= oldest + timedelta(hours=24, minutes=6)
+
+
+def test_usage_headers_near_the_limit_pause_the_page(
+    new_worker: Callable[..., Worker], graph_world: GraphWorld
+) -> None:
+    """Usage headers climb with each call of the account; once the latest reply
+    says 90% or more, the page pauses before its next publish, nothing fails."""
+    worker = new_worker(worker_concurrency=1)
+    brand = make_brand(worker.engine, graph_world)
+    posts = [brand.image_post(caption=f"busy {n}") for n in range(3)]
+    graph_world.control("config", {"usage_threshold": 0, "usage_calls_per_hour": 8})
+
+    worker.daemon.run_once(timeout=10)
+
+    rows = [post_row(worker.engine, post) for post in posts]
+    done = [row for row in rows if row.stage == Stage.PUBLISHED]
+    paused = [row for row in rows if row.executed_at is None]
+    assert done and paused and all(row.failed_at is None for row in rows)
+    assert all("usage" in (row.last_error or "") for row in paused)
+    assert len(calls(graph_world, "media_publish", brand.ig_user_id)) == len(done)
+    with worker.engine.connect() as conn:
+        until, now = conn.execute(
+            select(facebook_pages.c.throttled_until, func.now()).where(
+                facebook_pages.c.id == brand.page
+            )
+        ).one()
+    assert until - now > timedelta(minutes=9)
 
 
 def _claim_of(queue: Queue, post: UUID) -> ClaimedPost:
