@@ -41,6 +41,7 @@ class Figures:
     duplicates: int = 0
     stuck: int = 0
     lost: int = 0
+    missed: int = 0
     takeovers: list[float] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -52,6 +53,9 @@ class Figures:
         self.lost += verdict.lost
         self.takeovers.extend(run.takeovers)
         self.problems.extend(verdict.problems)
+        if run.missed:
+            self.missed += 1
+            self.problems.append(f"{run.label}: point missed: {run.missed}")
 
 
 def _fault(world: ChaosWorld, run: Run, operation: str, kind: str) -> None:
@@ -140,12 +144,21 @@ def run_point(
     point = next(p for p in POINTS if p.name == name)
     run = world.new_run(name, posts, hold_creative=point.hold_creative)
     point.arm(world, run)
-    world.wait_until(
+    _reach(
+        world,
+        run,
         lambda: _all_claimed(world, run, victim) and point.reached(world, run),
-        REACH,
-        f"{name} to be reached",
     )
     return _kill_and_settle(world, victim, run)
+
+
+def _reach(world: ChaosWorld, run: Run, condition: Callable[[], bool]) -> None:
+    """Wait for the point; a run that never gets there is noted, and still
+    killed and checked (nothing may be lost either way)."""
+    try:
+        world.wait_until(condition, REACH, f"{run.label} to be reached")
+    except TimeoutError as exc:
+        run.missed = str(exc)
 
 
 def _run_result_commit(
@@ -156,22 +169,19 @@ def _run_result_commit(
         world.simulator.state.add_fault(
             operation="media_publish", kind="slow", account=account, delay=1.5
         )
-    world.wait_until(
-        lambda: all(s == "publish_sent" for s in _stages(world, run)),
-        REACH,
-        "the publish calls",
-    )
+    _reach(world, run, lambda: all(s == "publish_sent" for s in _stages(world, run)))
     with world.engine.connect() as conn, conn.begin() as tx:
         conn.execute(
             select(social_posts.c.id)
             .where(social_posts.c.id.in_(run.posts))
             .with_for_update()
         )
-        world.wait_until(
-            lambda: world.waiting_on_locks("published_media_id") >= posts,
-            REACH,
-            "the result commits to block on the harness's lock",
-        )
+        if not run.missed:
+            _reach(
+                world,
+                run,
+                lambda: world.waiting_on_locks("published_media_id") >= posts,
+            )
         result = _kill(world, victim, run)
         tx.rollback()
     return _settle(world, victim, run, result)

@@ -28,6 +28,7 @@ from tests.chaos.points import POINT_NAMES, Figures, random_round, run_point
 from tests.chaos.world import ChaosWorld, CreativeGate, Daemon
 
 RANDOM = "random_kill_3_daemons"
+HARNESS = "harness"
 _databases = count()
 
 
@@ -89,6 +90,13 @@ def run_plan(
             daemon = work.start_daemon()
             try:
                 for done, name in enumerate(order, 1):
+                    if daemon.process.poll() is not None:
+                        with lock:
+                            figures[name].problems.append(
+                                f"lane {number}: daemon exited with "
+                                f"{daemon.process.returncode} ({daemon.log})"
+                            )
+                        daemon = work.start_daemon()
                     run, verdict, daemon = run_point(
                         work, daemon, name, plan.posts_per_run
                     )
@@ -122,15 +130,16 @@ def run_plan(
                     daemon.stop()
                 work.close()
 
-        errors: list[BaseException] = []
+        errors: list[str] = []
 
         def guarded(body: Callable[[], None]) -> Callable[[], None]:
             def run() -> None:
                 try:
                     body()
-                except BaseException as exc:
-                    errors.append(exc)
-                    say(f"chaos lane failed: {exc!r}")
+                except Exception as exc:
+                    # The other lanes' figures still count; this is a problem too.
+                    errors.append(f"chaos lane failed: {exc!r}")
+                    say(errors[-1])
 
             return run
 
@@ -144,7 +153,7 @@ def run_plan(
             thread.join()
         gate.close()
     if errors:
-        raise errors[0]
+        figures[HARNESS] = Figures(problems=errors)
     return figures
 
 
@@ -161,6 +170,7 @@ def table(figures: dict[str, Figures]) -> str:
         total.duplicates += f.duplicates
         total.lost += f.lost
         total.stuck += f.stuck
+        total.missed += f.missed
         total.takeovers.extend(f.takeovers)
     rows.append(_row("total", total))
     headers = [
@@ -170,6 +180,7 @@ def table(figures: dict[str, Figures]) -> str:
         "duplicates",
         "lost",
         "stuck",
+        "missed",
         "takeovers",
         "median s",
         "worst s",
@@ -187,6 +198,7 @@ def _row(name: str, f: Figures) -> list[object]:
         f.duplicates,
         f.lost,
         f.stuck,
+        f.missed,
         len(f.takeovers),
         median,
         worst,

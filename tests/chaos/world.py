@@ -133,6 +133,8 @@ class Run:
     killed_at: float | None = None
     victims: list[UUID] = field(default_factory=list)
     takeovers: list[float] = field(default_factory=list)
+    # Why the run did not reach its point (it is still killed and checked).
+    missed: str | None = None
 
 
 @dataclass
