@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import pytest
+import requests
 import structlog
 from sqlalchemy import func, select, update
 
@@ -22,7 +23,7 @@ from publisher.queue import ClaimedPost, PageBusy, Queue
 from publisher.runtime import Worker, build_worker
 from publisher.settings import Settings
 from publisher.tables import Stage, facebook_pages, social_posts
-from tests.builders import make_brand, post_row
+from tests.builders import image, make_brand, post_row
 from tests.conftest import GraphWorld
 
 pytestmark = pytest.mark.postgres
@@ -207,6 +208,50 @@ def test_quota_used_up_defers_its_page_while_other_pages_publish(
     oldest = min(row.publish_sent_at for row in done)
     assert oldest + timedelta(hours=24) <= until
     assert until <= oldest + timedelta(hours=24, minutes=6)
+
+
+def test_quota_used_by_another_tool_is_read_again_within_the_window(
+    new_worker: Callable[..., Worker], graph_world: GraphWorld
+) -> None:
+    """The account's only publish of the day came from elsewhere, so its ageing
+    out cannot be computed here: the page waits a twenty-fourth of the window
+    and then reads the quota again."""
+    worker = new_worker()
+    brand = make_brand(worker.engine, graph_world)
+    graph_world.control(
+        "accounts",
+        {
+            "page_id": brand.facebook_page_id,
+            "ig_user_id": brand.ig_user_id,
+            "access_token": brand.token,
+            "quota_total": 1,
+        },
+    )
+    (graph_world.media_dir / "elsewhere.jpg").write_bytes(image(1080, 1350, "JPEG"))
+    graph = f"{graph_world.simulator.url}/{brand.ig_user_id}"
+    auth = {"access_token": brand.token}
+    made = requests.post(
+        f"{graph}/media",
+        data={"image_url": f"{graph_world.media.url}/elsewhere.jpg", **auth},
+        timeout=10,
+    ).json()
+    requests.post(
+        f"{graph}/media_publish", data={"creation_id": made["id"], **auth}, timeout=10
+    ).raise_for_status()
+    post = brand.image_post(caption="ours")
+
+    worker.daemon.run_once(timeout=10)
+
+    row = post_row(worker.engine, post)
+    assert row.executed_at is None and "limit" in (row.last_error or "")
+    assert len(graph_world.publishes()) == 1
+    with worker.engine.connect() as conn:
+        until, now = conn.execute(
+            select(facebook_pages.c.throttled_until, func.now()).where(
+                facebook_pages.c.id == brand.page
+            )
+        ).one()
+    assert timedelta(minutes=59) < until - now < timedelta(minutes=65)
 
 
 def test_usage_headers_near_the_limit_pause_the_page(
