@@ -1,8 +1,8 @@
 """The labelled kill points and the random-kill rounds.
 
 Each labelled run makes fresh posts (one per page), lets the running daemon take
-them to the point, SIGKILLs it there, starts a new daemon (which becomes the next
-run's victim) and checks the outcome. How the run is held at its point:
+them to the point, starts a new daemon (which becomes the next run's victim),
+SIGKILLs the first one there, and checks the outcome. How the run is held at its point:
 
 - after_claim: the creative download is held by the harness's creative server.
 - after_container_create: the simulator creates the container and holds the
@@ -14,6 +14,9 @@ run's victim) and checks the outcome. How the run is held at its point:
   hangs, so the final commit has not happened.
 - during_result_commit: the harness holds the post rows' lock from its own
   connection, so the commit of the media id after the reply blocks.
+
+The successor is started and polling before the kill, so the time from the kill
+to the takeover is the rest of the victim's lease plus a poll.
 """
 
 from __future__ import annotations
@@ -187,12 +190,21 @@ def _run_result_commit(
     return _settle(world, victim, run, result)
 
 
-def _kill(world: ChaosWorld, victim: Daemon, run: Run) -> Daemon:
+def _kill(
+    world: ChaosWorld, victim: Daemon, run: Run, *, successor_first: bool = True
+) -> Daemon:
+    """SIGKILL the victim and return the daemon that replaces it. With
+    `successor_first` the replacement is started, and polling, before the kill
+    (the victim waits at its point meanwhile), so the takeover time measures the
+    lease running out rather than a daemon starting up."""
+    successor = world.start_daemon() if successor_first else None
+    if successor is not None:
+        world.wait_until(lambda: world.polling(successor), REACH, "the successor")
     run.victims = [
         p for p, row in world.rows(run.posts).items() if victim.owns(row.claimed_by)
     ]
     run.killed_at = victim.kill()
-    return world.start_daemon()
+    return successor or world.start_daemon()
 
 
 def _settle(
@@ -228,6 +240,7 @@ def random_round(
     time.sleep(rng.uniform(0, spread))
     index = rng.randrange(len(daemons))
     victim = daemons[index]
-    daemons[index] = _kill(world, victim, run)
+    # The two others take over; the victim is started again after the kill.
+    daemons[index] = _kill(world, victim, run, successor_first=False)
     world.settle(run, [victim])
     return run, world.verify(run)

@@ -27,7 +27,7 @@ from sqlalchemy import Engine, create_engine, insert, select, text
 
 from publisher import sample
 from publisher.simulator.server import SimulatorServer
-from publisher.tables import facebook_pages, files, social_posts
+from publisher.tables import facebook_pages, files, social_posts, worker_heartbeats
 from tests.builders import PUBLISHER, image
 
 # How long the world waits for a run's posts to end before calling them stuck.
@@ -274,6 +274,14 @@ class ChaosWorld:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"timed out waiting for {what}")
             time.sleep(POLL)
+
+    def polling(self, daemon: Daemon) -> bool:
+        """Whether the daemon has polled (its heartbeat row exists)."""
+        query = select(worker_heartbeats.c.worker).where(
+            worker_heartbeats.c.pid == daemon.process.pid
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query.limit(1)).first() is not None
 
     def waiting_on_locks(self, column: str) -> int:
         """Backends of this database blocked on a row lock in an UPDATE naming
