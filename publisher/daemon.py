@@ -2,16 +2,19 @@
 
 `serve()` is the long-running service; `run_once()` is the cron-like form that
 processes what is due at its start, waits for it to end, and says how it ended.
-Shutdown has two stages: the first SIGTERM or SIGINT stops claiming and lets the
-attempts in flight finish; a second one exits at once and leaves rescue to the
-leases.
+Shutdown has two stages: the first SIGTERM or SIGINT stops claiming, gives back
+the claims not started and lets the attempts in flight finish within
+`worker.shutdown_grace_seconds`; a second one exits at once and leaves rescue to
+the leases.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from collections import Counter
@@ -20,6 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import FrameType
+from typing import NoReturn
 from uuid import UUID
 
 import structlog
@@ -168,11 +172,55 @@ class Daemon:
         scheduler.remove_job("poll")
         with self._poll_lock:
             pass  # a poll that was claiming has handed its posts to the pool
-        logger.info("daemon_draining", in_flight=self.in_flight())
-        self._executor.shutdown(wait=True)
+        # The renewal job keeps running through the grace period, so the posts
+        # still being worked on keep their leases until they are let go.
+        stuck = self._drain_within_grace()
         scheduler.shutdown(wait=True)
+        if stuck:
+            # Attempt threads cannot be stopped, and the interpreter would wait
+            # for them at exit: leave without them. Their posts are released or,
+            # in publish-sent, left to rescue; no write of theirs can land.
+            logger.warning("daemon_stopped", outcomes=_counts(self.outcomes))
+            _exit_now(EXIT_OK)
+        self._executor.shutdown(wait=True)
         logger.info("daemon_stopped", outcomes=_counts(self.outcomes))
         return EXIT_OK
+
+    def _drain_within_grace(self) -> int:
+        """Give back the claims not started, let the attempts in flight run for
+        the grace period, then give back what is still held (except posts in
+        publish-sent). Returns how many attempts were still running."""
+        with self._lock:
+            futures = dict(self._inflight)
+        unstarted = [post for post, future in futures.items() if future.cancel()]
+        running = {post: f for post, f in futures.items() if post not in unstarted}
+        grace = self.settings.shutdown_grace_seconds
+        self._release(unstarted)
+        logger.info(
+            "daemon_draining",
+            in_flight=len(running),
+            released=len(unstarted),
+            grace_s=grace,
+        )
+        _done, late = wait(running.values(), timeout=grace)
+        stuck = [post for post, future in running.items() if future in late]
+        with self._lock:
+            for post in [*unstarted, *stuck]:
+                self._inflight.pop(post, None)
+        if stuck:
+            released = self._release(stuck)
+            logger.warning(
+                "shutdown_grace_expired", still_running=len(stuck), released=released
+            )
+        return len(stuck)
+
+    def _release(self, post_ids: list[UUID]) -> int:
+        try:
+            return self.queue.release_all(post_ids)
+        except DBAPIError as exc:
+            # Unreleased claims are not lost: their leases run out.
+            logger.warning("release_failed", posts=len(post_ids), error=_short(exc))
+            return 0
 
     def run_once(self, timeout: float) -> tuple[int, dict[str, int]]:
         """Process the posts due now and wait for them to end.
@@ -288,6 +336,14 @@ def _reachable(pending: list[tuple[UUID, datetime, bool]], deadline: float) -> b
         not held and ready_at.timestamp() <= horizon
         for _post, ready_at, held in pending
     )
+
+
+def _exit_now(code: int) -> NoReturn:
+    """End the process at once, after writing out what the logs hold."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _short(exc: BaseException) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -28,16 +28,23 @@ from publisher.media import (
     prepare,
 )
 from publisher.observer import NO_OBSERVER, Observer
+from publisher.pacing import (
+    PAGE_BUSY_REASON,
+    page_busy_delay,
+    quota_wait,
+    usage_wait,
+)
 from publisher.platforms import (
     Account,
     ErrorKind,
     GraphError,
     MediaKind,
     PublishingTarget,
+    Usage,
     container_failure_kind,
 )
 from publisher.platforms.errors import PUBLISH_OPERATIONS, error_class
-from publisher.queue import ClaimedPost, LostClaim, Queue
+from publisher.queue import ClaimedPost, LostClaim, PageBusy, Queue
 from publisher.reconcile import (
     PUBLISH_SETTLE,
     find_published,
@@ -86,12 +93,15 @@ class Pipeline:
         targets: Mapping[str, PublishingTarget],
         store: MediaStore,
         session: requests.Session,
+        usage: Callable[[str], Usage | None] = lambda _page: None,
     ) -> None:
         self.settings = settings
         self.queue = queue
         self.targets = targets
         self.store = store
         self.session = session
+        # The usage headers of the latest Graph reply for a page id.
+        self.usage = usage
 
     def attempt(self, post: ClaimedPost) -> Outcome:
         log = logger.bind(
@@ -274,7 +284,21 @@ class Pipeline:
         log: structlog.BoundLogger,
     ) -> Outcome:
         assert post.prepared_media_url
-        if self.queue.mark_publish_sent(post) is None:
+        worker = self.settings.worker
+        held = quota_wait(
+            self.queue, target, account, post.page, worker.quota_reserve
+        ) or usage_wait(self.usage(account.page_id), worker.usage_defer_percent)
+        if held is not None:
+            wait, reason = held
+            until = self.queue.defer_page(post.page, wait, reason)
+            log.info("page_paced", until=until, reason=reason)
+            self.observer.page_deferred(post.page, until)
+            raise _Release(wait, reason)
+        try:
+            sent_at = self.queue.mark_publish_sent(post)
+        except PageBusy:
+            raise _Release(page_busy_delay(), PAGE_BUSY_REASON) from None
+        if sent_at is None:
             return self._changed_under_claim(post, log)
         log.info("publish_sent", container=post.media_container_id)
         media_id = target.publish(

@@ -42,6 +42,10 @@ class LostClaim(Exception):
     """The post is no longer ours: its lease expired and another worker took it."""
 
 
+class PageBusy(Exception):
+    """Another post of the same page is being published under a live claim."""
+
+
 @dataclass(frozen=True)
 class ClaimedPost:
     """A post under this worker's claim, with everything an attempt needs."""
@@ -187,9 +191,19 @@ class Queue:
         """Record that the publish call is about to go, if the post is still what
         was prepared: not deleted, still due, same caption and creative. The check
         and the write are one statement, so a brand's change cannot slip between.
-        Returns the time written, or None when the post changed."""
+        Returns the time written, or None when the post changed; raises PageBusy
+        when another post of the page is being published."""
         with self.engine.begin() as conn:
             now = db_now(conn)
+            # The page row's lock makes the check below and the write one step
+            # for every daemon on the database: at most one publish per page is in
+            # flight. A dead worker's publish-sent post counts only while its lease
+            # lives; after that, rescue reconciles it.
+            conn.execute(
+                select(pages.id).where(pages.id == post.page).with_for_update()
+            )
+            if _publish_in_flight(conn, post, now):
+                raise PageBusy(str(post.page))
             result = conn.execute(
                 update(social_posts)
                 .where(
@@ -280,16 +294,33 @@ class Queue:
         return until
 
     def release_all(self, post_ids: Sequence[UUID]) -> int:
-        """Give back posts this worker holds but has not started (shutdown)."""
+        """Give back posts this worker holds (shutdown), except those in
+        publish-sent: their call may be in flight, so rescue reconciles them once
+        the lease runs out."""
         if not post_ids:
             return 0
         with self.engine.begin() as conn:
             result = conn.execute(
                 update(social_posts)
-                .where(posts.id.in_(post_ids), posts.claimed_by == self.worker)
+                .where(
+                    posts.id.in_(post_ids),
+                    posts.claimed_by == self.worker,
+                    posts.stage != Stage.PUBLISH_SENT.value,
+                )
                 .values(claimed_by=None, claimed_until=None)
             )
         return result.rowcount
+
+    def first_publish_since(self, page: UUID, since: datetime) -> datetime | None:
+        """When the page's earliest post published since `since` went out."""
+        query = select(func.min(posts.publish_sent_at)).where(
+            posts.facebook_page == page,
+            posts.stage == Stage.PUBLISHED.value,
+            posts.publish_sent_at >= since,
+        )
+        with self.engine.connect() as conn:
+            value = conn.execute(query).scalar_one_or_none()
+        return value if isinstance(value, datetime) else None
 
     def page_media_ids(self, page: UUID, *, besides: UUID, since: datetime) -> set[str]:
         """Media ids recorded for the page's other posts sent since `since`."""
@@ -393,6 +424,18 @@ class Queue:
         )
         if result.rowcount != 1:
             raise LostClaim(str(post_id))
+
+
+def _publish_in_flight(conn: Any, post: ClaimedPost, now: datetime) -> bool:
+    query = select(posts.id).where(
+        posts.facebook_page == post.page,
+        posts.id != post.id,
+        posts.stage == Stage.PUBLISH_SENT.value,
+        posts.executed_at.is_(None),
+        posts.claimed_by.is_not(None),
+        posts.claimed_until > now,
+    )
+    return conn.execute(query.limit(1)).first() is not None
 
 
 def _explain_waiting(conn: Any, page: UUID, reason: str) -> None:

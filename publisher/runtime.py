@@ -97,7 +97,9 @@ def build_worker(
     adapter = requests.adapters.HTTPAdapter(pool_maxsize=settings.worker.concurrency)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
-    pipeline = Pipeline(settings, queue, targets, store, session)
+    pipeline = Pipeline(
+        settings, queue, targets, store, session, usage=transport.last_usage
+    )
     daemon = Daemon(settings.worker, queue, pipeline)
     worker = Worker(engine, queue, pipeline, daemon, session, transport)
     if settings.metrics.port is not None:

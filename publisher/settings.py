@@ -78,6 +78,9 @@ class WorkerSettings(_Section):
     reconcile_window_seconds: float = Field(gt=0, le=86400)
     once_timeout_seconds: float = Field(gt=0, le=86400)
     max_lateness_seconds: float = Field(gt=0, le=366 * 86400)
+    quota_reserve: int = Field(ge=0, le=1000)
+    usage_defer_percent: float = Field(gt=0, le=100)
+    shutdown_grace_seconds: float = Field(ge=0, le=3600)
 
 
 class GraphSettings(_Section):

@@ -1263,7 +1263,9 @@ def test_publishing_quota_used_up_keeps_the_rest_pending(
     )
     posts = [brand.image_post(caption=f"quota {n}") for n in range(3)]
 
-    worker.daemon.run_once(timeout=3)
+    # Time for the page's posts to take their turns (one publish per page at a
+    # time) and find the quota used up; the run ends once none can go.
+    worker.daemon.run_once(timeout=15)
 
     assert_nothing_lost(worker, graph_world, posts)
     assert len(graph_world.publishes()) == 1

@@ -183,6 +183,21 @@ def test_lost_reply_publishes_but_never_answers(graph: Graph, image: str) -> Non
     assert call["status"] is None
 
 
+def test_apply_then_hang_publishes_at_once_and_holds_the_reply(
+    graph: Graph, image: str
+) -> None:
+    """The publish is in the log while its caller still waits: the moment the
+    chaos harness kills a daemon at."""
+    fault(graph, operation="media_publish", kind="apply_then_hang", delay=2.0)
+
+    with pytest.raises(requests.ReadTimeout):
+        graph.publish(image, timeout=0.5)
+
+    [record] = graph.publishes()
+    assert record["container_id"] == image
+    assert graph.status(image)["status_code"] == "PUBLISHED"
+
+
 def test_apply_then_code_2_publishes_and_reports_failure(
     graph: Graph, image: str
 ) -> None:

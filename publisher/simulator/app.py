@@ -131,6 +131,13 @@ def _run(
         case FaultKind.HANG:
             state.sleep(fault.delay)
             return None
+        case FaultKind.APPLY_THEN_HANG:
+            # Applied at once, then the reply is held and finally never sent: a
+            # caller killed meanwhile dies with its call done but unanswered.
+            with suppress(GraphError):
+                handler(context)
+            state.sleep(fault.delay)
+            return None
         case FaultKind.LOST_REPLY | FaultKind.APPLY_THEN_CODE_2:
             # The call takes effect, whatever it answers; only its reply is lost.
             with suppress(GraphError):

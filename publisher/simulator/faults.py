@@ -39,10 +39,15 @@ class FaultKind(enum.StrEnum):
     HANG = "hang"
     LOST_REPLY = "lost_reply"
     APPLY_THEN_CODE_2 = "apply_then_code_2"
+    APPLY_THEN_HANG = "apply_then_hang"
     CONTAINER_ERROR = "container_error"
 
 
-_DEFAULT_DELAY = {FaultKind.SLOW: 5.0, FaultKind.HANG: 60.0}
+_DEFAULT_DELAY = {
+    FaultKind.SLOW: 5.0,
+    FaultKind.HANG: 60.0,
+    FaultKind.APPLY_THEN_HANG: 60.0,
+}
 _DEFAULT_PROCESSING_SUBCODE = 2207082
 _KNOWN_KEYS = frozenset(
     {

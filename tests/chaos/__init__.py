@@ -1,0 +1,1 @@
+"""The chaos harness shared by bench/chaos.py and tests/test_chaos.py."""
