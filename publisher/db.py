@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 from sqlalchemy.schema import CreateIndex, CreateTable
 
+from publisher.migrate import upgrade_schema
 from publisher.settings import DatabaseSettings
 from publisher.tables import metadata
 
@@ -69,11 +70,11 @@ def _sqlite_engine(settings: DatabaseSettings) -> Engine:
 
 
 def init_schema(engine: Engine) -> list[str]:
-    """Create what is missing; existing tables are left as they are. Returns the new."""
-    with engine.begin() as conn:
-        existing = set(conn.dialect.get_table_names(conn))
-        metadata.create_all(conn, checkfirst=True)
-    return [name for name in metadata.tables if name not in existing]
+    """Create or upgrade the schema to this version's (`publisher.migrate`).
+
+    Returns the tables that did not exist before; `upgrade_schema` tells more.
+    """
+    return upgrade_schema(engine).created
 
 
 def missing_tables(engine: Engine) -> list[str]:

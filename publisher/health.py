@@ -78,8 +78,7 @@ def _schema_check(tables: list[str], columns: list[str]) -> Check:
         lacking = ", ".join(tables + columns)
         return Check(
             False,
-            f"the schema lacks {lacking}; run `publisher db init` (new tables) or "
-            "compare with `publisher db schema` (new columns)",
+            f"the schema lacks {lacking}; run `publisher db init` to upgrade it",
             {"missing_tables": tables, "missing_columns": columns},
         )
     return Check(True, "every table and column is present")
