@@ -38,9 +38,9 @@ def _stage_check(stages: tuple[str, ...]) -> str:
 def upgrade() -> None:
     with op.batch_alter_table("social_posts") as batch:
         batch.add_column(sa.Column("lateness_waived_at", sa.DateTime(timezone=True)))
-        batch.drop_constraint("ck_social_posts_stage", type_="check")
+        batch.drop_constraint(op.f("ck_social_posts_stage"), type_="check")
         batch.create_check_constraint(
-            "ck_social_posts_stage", _stage_check(_NEW_STAGES)
+            op.f("ck_social_posts_stage"), _stage_check(_NEW_STAGES)
         )
     op.create_table(
         "webhook_outbox",
@@ -75,8 +75,8 @@ def downgrade() -> None:
     # A post in stage 'missed' makes the old CHECK fail: the downgrade then stops
     # and changes nothing, rather than rewriting what happened to the post.
     with op.batch_alter_table("social_posts") as batch:
-        batch.drop_constraint("ck_social_posts_stage", type_="check")
+        batch.drop_constraint(op.f("ck_social_posts_stage"), type_="check")
         batch.create_check_constraint(
-            "ck_social_posts_stage", _stage_check(_OLD_STAGES)
+            op.f("ck_social_posts_stage"), _stage_check(_OLD_STAGES)
         )
         batch.drop_column("lateness_waived_at")

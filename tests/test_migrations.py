@@ -1,0 +1,241 @@
+"""`publisher db init` upgrades a database made by the first release, losing nothing.
+
+The released database is built the way that release built it: on PostgreSQL by its
+own DDL (`tests/data/schema_released.sql`, the release's `schema.sql`), on SQLite by
+revision 0001 with the `alembic_version` table taken away again (the release had
+none). The upgraded database must then equal a freshly created one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from sqlalchemy import Engine, create_engine, inspect, select, text, update
+from sqlalchemy.exc import IntegrityError
+
+from publisher import sample
+from publisher.migrate import (
+    RELEASED,
+    alembic_config,
+    current_revision,
+    head_revision,
+    schema_differences,
+    upgrade_schema,
+)
+from publisher.tables import Stage, social_posts
+from tests.builders import run_cli
+from tests.pg import Cluster
+
+RELEASED_DDL = Path(__file__).parent / "data" / "schema_released.sql"
+
+
+@pytest.fixture
+def fresh_pg_url(pg_cluster: Cluster) -> Iterator[str]:
+    """An empty PostgreSQL database, for the freshly created schema to compare to."""
+    admin = create_engine(pg_cluster.url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text("DROP DATABASE IF EXISTS publisher_fresh"))
+        conn.execute(text("CREATE DATABASE publisher_fresh"))
+    yield pg_cluster.url.rsplit("/", 1)[0] + "/publisher_fresh"
+    with admin.connect() as conn:
+        conn.execute(text("DROP DATABASE IF EXISTS publisher_fresh WITH (FORCE)"))
+    admin.dispose()
+
+
+def _released_postgres(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+        lines = RELEASED_DDL.read_text(encoding="utf-8").splitlines()
+        ddl = "\n".join(line for line in lines if not line.startswith("--"))
+        for statement in ddl.split(";\n"):
+            if statement.strip():
+                conn.exec_driver_sql(statement)
+
+
+def _migrate_empty(engine: Engine, revision: str) -> None:
+    """Run the revisions up to `revision` on an emptied database."""
+    config = alembic_config()
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+
+
+def _released_sqlite(engine: Engine) -> None:
+    _migrate_empty(engine, RELEASED)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE alembic_version"))
+
+
+def _with_posts(engine: Engine, tmp_path: Path) -> list[Any]:
+    """A brand, page, creative and three posts; returns the posts' rows."""
+    with engine.begin() as conn:
+        brand = sample.insert_brand(conn)
+        user = sample.insert_user(conn)
+        page = sample.insert_page(conn, brand)
+        file = sample.insert_file(
+            conn, tmp_path, "http://127.0.0.1", b"x", name="a.png", mime="image/png"
+        )
+        asset = sample.insert_asset(conn, brand, file)
+        for caption in ("first", "second", "third"):
+            sample.insert_post(
+                conn,
+                brand=brand,
+                user=user,
+                page=page,
+                due_at=None,
+                caption=caption,
+                asset=asset,
+                stage=Stage.FAILED.value if caption == "third" else "queued",
+            )
+    return _post_rows(engine)
+
+
+def _post_rows(engine: Engine) -> list[Any]:
+    released = [c for c in social_posts.c if c.name != "lateness_waived_at"]
+    with engine.connect() as conn:
+        return list(conn.execute(select(*released).order_by(social_posts.c.caption)))
+
+
+def _shape(engine: Engine) -> dict[str, Any]:
+    """Every table's columns, keys, checks and indexes, as the database reports."""
+    with engine.connect() as conn:
+        inspector = inspect(conn)
+        shape: dict[str, Any] = {}
+        for table in sorted(inspector.get_table_names()):
+            shape[table] = {
+                "columns": [
+                    (c["name"], str(c["type"]), c["nullable"], c.get("default"))
+                    for c in inspector.get_columns(table)
+                ],
+                "pk": inspector.get_pk_constraint(table),
+                "fks": sorted(
+                    (f["name"] or "", str(f)) for f in inspector.get_foreign_keys(table)
+                ),
+                "checks": sorted(
+                    (c["name"] or "", c["sqltext"])
+                    for c in inspector.get_check_constraints(table)
+                ),
+                "indexes": sorted(_index(i) for i in inspector.get_indexes(table)),
+            }
+        if conn.dialect.name == "sqlite":
+            # Reflection does not show a partial index's WHERE on every version.
+            shape["sqlite_indexes"] = sorted(
+                conn.execute(
+                    text(
+                        "SELECT name, sql FROM sqlite_master "
+                        "WHERE type = 'index' AND sql IS NOT NULL"
+                    )
+                ).all()
+            )
+    return shape
+
+
+def _index(index: Any) -> tuple[str, ...]:
+    options = {key: str(value) for key, value in index["dialect_options"].items()}
+    return (
+        index["name"],
+        str(index["column_names"]),
+        str(index["unique"]),
+        str(options),
+    )
+
+
+def _cli_env(tmp_path: Path, url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PUBLISHER_")}
+    env["PUBLISHER_DATABASE_URL"] = url
+    env["PUBLISHER_MEDIA_DIRECTORY"] = str(tmp_path / "media")
+    return env
+
+
+@pytest.mark.parametrize("backend", ["postgres", "sqlite"])
+def test_db_init_upgrades_a_released_database(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    if backend == "postgres":
+        url = request.getfixturevalue("pg_url")
+        fresh_url = request.getfixturevalue("fresh_pg_url")
+    else:
+        url, fresh_url = f"sqlite:///{tmp_path}/old.db", f"sqlite:///{tmp_path}/new.db"
+    engine, fresh = create_engine(url), create_engine(fresh_url)
+    try:
+        (_released_postgres if backend == "postgres" else _released_sqlite)(engine)
+        before = _with_posts(engine, tmp_path)
+        env = _cli_env(tmp_path, url)
+
+        upgraded = run_cli(tmp_path, "db", "init", env=env)
+        again = run_cli(tmp_path, "db", "init", env=env)
+
+        assert upgraded.returncode == 0, upgraded.stderr
+        assert upgraded.stdout.splitlines() == [
+            f"recognised an unversioned schema as revision {RELEASED}",
+            f"upgraded the schema from revision {RELEASED} to {head_revision()}",
+        ]
+        assert again.returncode == 0, again.stderr
+        assert again.stdout.strip() == "schema already present; nothing to do"
+        assert _post_rows(engine) == before
+        with engine.connect() as conn:
+            assert current_revision(conn) == head_revision()
+            assert schema_differences(conn) == [], "upgraded schema differs"
+            waived = conn.execute(select(social_posts.c.lateness_waived_at)).scalars()
+            assert list(waived) == [None, None, None]
+        first = before[0].id
+        with engine.begin() as conn:
+            conn.execute(
+                update(social_posts)
+                .where(social_posts.c.id == first)
+                .values(stage=Stage.MISSED.value)
+            )
+        with (
+            pytest.raises(IntegrityError, match=r"ck_social_posts_stage|CHECK"),
+            engine.begin() as conn,
+        ):
+            conn.execute(update(social_posts).values(stage="lost"))
+        upgrade_schema(fresh)
+        assert _shape(engine) == _shape(fresh)
+    finally:
+        engine.dispose()
+        fresh.dispose()
+
+
+def test_revision_0001_is_the_released_ddl(pg_url: str, fresh_pg_url: str) -> None:
+    released, migrated = create_engine(pg_url), create_engine(fresh_pg_url)
+    try:
+        _released_postgres(released)
+        _migrate_empty(migrated, RELEASED)
+        with migrated.begin() as conn:
+            conn.execute(text("DROP TABLE alembic_version"))
+
+        assert _shape(migrated) == _shape(released)
+    finally:
+        released.dispose()
+        migrated.dispose()
+
+
+def test_the_migrations_build_what_the_tables_say(any_url: str, tmp_path: Path) -> None:
+    """A change to publisher/tables.py without a revision fails here."""
+    migrated = create_engine(any_url)
+    created = create_engine(f"sqlite:///{tmp_path}/created.db")
+    try:
+        _migrate_empty(migrated, "head")
+        with migrated.connect() as conn:
+            differences = schema_differences(conn)
+        if migrated.dialect.name == "sqlite":
+            upgrade_schema(created)
+            assert _shape(migrated) == _shape(created)
+    finally:
+        migrated.dispose()
+        created.dispose()
+
+    assert differences == [], (
+        "publisher/tables.py differs from the schema the migrations build: add a "
+        f"revision in publisher/migrations/versions/ for {differences}"
+    )
