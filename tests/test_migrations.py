@@ -8,10 +8,13 @@ none). The upgraded database must then equal a freshly created one.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from alembic import command
@@ -27,7 +30,7 @@ from publisher.migrate import (
     schema_differences,
     upgrade_schema,
 )
-from publisher.tables import Stage, social_posts
+from publisher.tables import Stage, metadata, social_posts
 from tests.builders import run_cli
 from tests.pg import Cluster
 
@@ -156,9 +159,30 @@ def _cli_env(tmp_path: Path, url: str) -> dict[str, str]:
     return env
 
 
+def _with_outbox(engine: Engine) -> list[Any]:
+    """What the create_all `db init` of a later version did to a released database:
+    the new table alone, with one event in it. Returns the outbox's rows."""
+    outbox = metadata.tables["webhook_outbox"]
+    with engine.begin() as conn:
+        outbox.create(conn)
+        conn.execute(
+            outbox.insert().values(
+                id=uuid4(),
+                event="post_failed",
+                page=uuid4(),
+                brand=uuid4(),
+                occurred_at=datetime.now(UTC),
+                next_attempt_at=datetime.now(UTC),
+            )
+        )
+    with engine.connect() as conn:
+        return list(conn.execute(select(outbox)))
+
+
+@pytest.mark.parametrize("outbox", [False, True], ids=["released", "with_outbox"])
 @pytest.mark.parametrize("backend", ["postgres", "sqlite"])
 def test_db_init_upgrades_a_released_database(
-    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+    backend: str, outbox: bool, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     if backend == "postgres":
         url = request.getfixturevalue("pg_url")
@@ -169,6 +193,7 @@ def test_db_init_upgrades_a_released_database(
     try:
         (_released_postgres if backend == "postgres" else _released_sqlite)(engine)
         before = _with_posts(engine, tmp_path)
+        events = _with_outbox(engine) if outbox else []
         env = _cli_env(tmp_path, url)
 
         upgraded = run_cli(tmp_path, "db", "init", env=env)
@@ -182,6 +207,10 @@ def test_db_init_upgrades_a_released_database(
         assert again.returncode == 0, again.stderr
         assert again.stdout.strip() == "schema already present; nothing to do"
         assert _post_rows(engine) == before
+        with engine.connect() as conn:
+            assert list(conn.execute(select(metadata.tables["webhook_outbox"]))) == (
+                events
+            )
         with engine.connect() as conn:
             assert current_revision(conn) == head_revision()
             assert schema_differences(conn) == [], "upgraded schema differs"
@@ -246,3 +275,96 @@ def test_the_migrations_build_what_the_tables_say(
     finally:
         migrated.dispose()
         created.dispose()
+
+
+def test_run_and_health_send_a_released_database_to_db_init(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/old.db"
+    engine = create_engine(url)
+    _released_sqlite(engine)
+    _with_outbox(engine)
+    engine.dispose()
+    env = _cli_env(tmp_path, url)
+
+    run = run_cli(tmp_path, "run", "--once", env=env)
+    health = run_cli(tmp_path, "health", "--json", env=env)
+
+    assert run.returncode == 2
+    assert "lacks columns social_posts.lateness_waived_at" in run.stderr
+    assert "run `publisher db init` to upgrade it" in run.stderr
+    assert health.returncode == 1
+    schema = json.loads(health.stdout)["schema"]
+    assert "run `publisher db init` to upgrade it" in schema["detail"]
+
+
+def test_a_database_behind_by_revision_alone_is_not_healthy(tmp_path: Path) -> None:
+    """Its tables and columns may all be there while a CHECK is still the old one."""
+    url = f"sqlite:///{tmp_path}/behind.db"
+    engine = create_engine(url)
+    upgrade_schema(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE alembic_version SET version_num = :old"), {"old": RELEASED}
+        )
+    engine.dispose()
+    env = _cli_env(tmp_path, url)
+
+    run = run_cli(tmp_path, "run", "--once", env=env)
+    health = run_cli(tmp_path, "health", "--json", env=env)
+
+    assert run.returncode == 2
+    assert f"at revision {RELEASED}, this version needs {head_revision()}" in run.stderr
+    schema = json.loads(health.stdout)["schema"]
+    assert schema["ok"] is False
+    assert schema["facts"] == {"revision": RELEASED, "head": head_revision()}
+
+
+def test_an_older_revision_is_upgraded_without_recognising(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/kept.db"
+    engine = create_engine(url)
+    _migrate_empty(engine, RELEASED)
+    engine.dispose()
+
+    result = run_cli(tmp_path, "db", "init", env=_cli_env(tmp_path, url))
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"upgraded the schema from revision {RELEASED} to {head_revision()}"
+    ]
+
+
+def test_an_unversioned_current_schema_is_stamped_and_left(tmp_path: Path) -> None:
+    """What `psql -f schema.sql`, or a create_all of this version, leaves."""
+    url = f"sqlite:///{tmp_path}/bare.db"
+    engine = create_engine(url)
+    metadata.create_all(engine)
+    engine.dispose()
+
+    result = run_cli(tmp_path, "db", "init", env=_cli_env(tmp_path, url))
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"recognised an unversioned schema as revision {head_revision()}",
+        "schema already present; nothing to do",
+    ]
+
+
+def test_a_half_upgraded_unversioned_database_is_refused_untouched(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path}/half.db"
+    engine = create_engine(url)
+    _released_sqlite(engine)
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE social_posts ADD COLUMN lateness_waived_at"))
+    before = _shape(engine)
+
+    result = run_cli(tmp_path, "db", "init", env=_cli_env(tmp_path, url))
+
+    assert result.returncode == 2
+    assert "half-way" in result.stderr
+    assert "has column social_posts.lateness_waived_at" in result.stderr
+    assert "lacks stage 'missed' in ck_social_posts_stage, table webhook_outbox" in (
+        result.stderr
+    )
+    assert _shape(engine) == before
+    engine.dispose()
