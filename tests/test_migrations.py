@@ -50,11 +50,11 @@ def fresh_pg_url(pg_cluster: Cluster) -> Iterator[str]:
     admin.dispose()
 
 
-def _released_postgres(engine: Engine) -> None:
+def _released_postgres(engine: Engine, ddl_file: Path = RELEASED_DDL) -> None:
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
-        lines = RELEASED_DDL.read_text(encoding="utf-8").splitlines()
+        lines = ddl_file.read_text(encoding="utf-8").splitlines()
         ddl = "\n".join(line for line in lines if not line.startswith("--"))
         for statement in ddl.split(";\n"):
             if statement.strip():
@@ -340,6 +340,22 @@ def test_an_unversioned_current_schema_is_stamped_and_left(tmp_path: Path) -> No
     engine.dispose()
 
     result = run_cli(tmp_path, "db", "init", env=_cli_env(tmp_path, url))
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"recognised an unversioned schema as revision {head_revision()}",
+        "schema already present; nothing to do",
+    ]
+
+
+def test_a_database_made_from_schema_sql_is_stamped(
+    pg_url: str, tmp_path: Path
+) -> None:
+    engine = create_engine(pg_url)
+    _released_postgres(engine, Path(__file__).parent.parent / "schema.sql")
+    engine.dispose()
+
+    result = run_cli(tmp_path, "db", "init", env=_cli_env(tmp_path, pg_url))
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
