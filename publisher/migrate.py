@@ -36,6 +36,8 @@ _RELEASED_TABLES = frozenset(metadata.tables) - {"webhook_outbox"}
 _LOCK_KEY = 0x7075626C
 
 logger = structlog.get_logger(__name__)
+# Alembic's info lines are sentences, not events; `schema_upgraded` says what it did.
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 class SchemaError(Exception):
@@ -77,8 +79,6 @@ def current_revision(conn: Connection) -> str | None:
 
 def upgrade_schema(engine: Engine) -> Upgrade:
     """Create, recognise or upgrade, so the database ends at the newest revision."""
-    # Alembic's own log lines are sentences; `schema_upgraded` below says it all.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     done = _upgrade(engine)
     logger.info(
         "schema_upgraded",
