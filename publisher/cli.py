@@ -61,7 +61,7 @@ def main() -> None:
 
 @main.group()
 def db() -> None:
-    """Create or show the database schema."""
+    """Create, upgrade or show the database schema."""
 
 
 @db.command("init")
