@@ -223,6 +223,8 @@ def test_db_init_upgrades_a_released_database(
                 .where(social_posts.c.id == first)
                 .values(stage=Stage.MISSED.value)
             )
+            stage = select(social_posts.c.stage).where(social_posts.c.id == first)
+            assert conn.execute(stage).scalar_one() == Stage.MISSED.value
         with (
             pytest.raises(IntegrityError, match=r"ck_social_posts_stage|CHECK"),
             engine.begin() as conn,
