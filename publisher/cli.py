@@ -26,6 +26,12 @@ from publisher.db import (
     schema_sql,
 )
 from publisher.logs import configure_logging
+from publisher.migrate import (
+    SchemaError,
+    current_revision,
+    head_revision,
+    upgrade_schema,
+)
 from publisher.posts.cli import posts
 from publisher.settings import Settings, SettingsError, load_settings
 
@@ -55,21 +61,30 @@ def main() -> None:
 
 @main.group()
 def db() -> None:
-    """Create or show the database schema."""
+    """Create, upgrade or show the database schema."""
 
 
 @db.command("init")
 def db_init() -> None:
-    """Create the schema's missing tables; harmless when they exist."""
+    """Create the schema, or upgrade an older one to this version's; harmless twice.
+
+    A database made by the first release (no alembic_version) is recognised as
+    revision 0001 and upgraded. Stop the daemons first: see README, Upgrading.
+    """
     settings = _settings()
     engine = make_engine(settings.database)
     try:
-        with _database_reachable(settings):
-            created = init_schema(engine)
+        with _database_reachable(settings), _schema_problems():
+            done = upgrade_schema(engine)
     finally:
         engine.dispose()
-    if created:
-        click.echo(f"created tables: {', '.join(created)}")
+    if done.before is None and not done.recognised:
+        click.echo(f"created tables: {', '.join(done.created)}")
+        return
+    if done.recognised:
+        click.echo(f"recognised an unversioned schema as revision {done.before}")
+    if done.changed:
+        click.echo(f"upgraded the schema from revision {done.before} to {done.after}")
     else:
         click.echo("schema already present; nothing to do")
 
@@ -89,7 +104,7 @@ def db_schema() -> None:
 @click.option(
     "--init-db",
     is_flag=True,
-    help="Create the schema's missing tables first (as `publisher db init`).",
+    help="Create or upgrade the schema first (as `publisher db init`).",
 )
 def run(once: bool, init_db: bool) -> None:
     """Run the publishing daemon (or one cron-like pass with --once)."""
@@ -101,7 +116,7 @@ def run(once: bool, init_db: bool) -> None:
         worker = build_worker(settings)
     try:
         if init_db:
-            with _database_reachable(settings):
+            with _database_reachable(settings), _schema_problems():
                 init_schema(worker.engine)
         _require_schema(worker.engine, settings)
         with _start_problems():
@@ -133,6 +148,15 @@ def _start_problems() -> Iterator[None]:
 
 
 @contextmanager
+def _schema_problems() -> Iterator[None]:
+    """A schema `db init` cannot upgrade is said so; the database is left as it was."""
+    try:
+        yield
+    except SchemaError as exc:
+        _fail(str(exc), EXIT_CONFIG)
+
+
+@contextmanager
 def _database_reachable(settings: Settings) -> Iterator[None]:
     """A database that cannot be reached at start is said so, without a traceback."""
     try:
@@ -158,7 +182,15 @@ def _require_schema(engine: Engine, settings: Settings) -> None:
     if columns:
         _fail(
             f"the database lacks columns {', '.join(columns)} (made by an older "
-            "release); add them as `publisher db schema` prints them",
+            "release); run `publisher db init` to upgrade it",
+            EXIT_CONFIG,
+        )
+    with _database_reachable(settings), engine.connect() as conn:
+        revision = current_revision(conn)
+    if revision != head_revision():
+        _fail(
+            f"the database schema is at revision {revision or 'none'}, this version "
+            f"needs {head_revision()}; run `publisher db init` to upgrade it",
             EXIT_CONFIG,
         )
 

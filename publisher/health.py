@@ -1,6 +1,7 @@
 """`publisher health`: is this installation publishing? Three checks, one answer.
 
-The database answers; its schema has every table and column this release uses;
+The database answers; its schema has every table and column this release uses, at
+this release's alembic revision;
 and a daemon polled successfully a moment ago (`worker_heartbeats`, written at the
 end of each poll). The last check is what others miss: a process that is up but
 whose poll loop is stuck (a lock, a hung call) stops writing its heartbeat, and
@@ -17,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from publisher.db import db_now, missing_columns, missing_tables
+from publisher.migrate import current_revision, head_revision
 from publisher.settings import Settings
 from publisher.tables import worker_heartbeats
 
@@ -65,7 +67,9 @@ def check_health(settings: Settings, engine: Engine, hostname: str | None) -> He
     database = Check(True, f"reachable at {shown}")
     try:
         tables, columns = missing_tables(engine), missing_columns(engine)
-        schema = _schema_check(tables, columns)
+        with engine.connect() as conn:
+            revision = current_revision(conn)
+        schema = _schema_check(tables, columns, revision)
         poll = _poll_check(settings, engine, hostname, tables)
     except DBAPIError as exc:
         failed = Check(False, f"the database failed mid-check: {type(exc).__name__}")
@@ -73,14 +77,22 @@ def check_health(settings: Settings, engine: Engine, hostname: str | None) -> He
     return Health(database, schema, poll)
 
 
-def _schema_check(tables: list[str], columns: list[str]) -> Check:
+def _schema_check(tables: list[str], columns: list[str], revision: str | None) -> Check:
     if tables or columns:
         lacking = ", ".join(tables + columns)
         return Check(
             False,
-            f"the schema lacks {lacking}; run `publisher db init` (new tables) or "
-            "compare with `publisher db schema` (new columns)",
+            f"the schema lacks {lacking}; run `publisher db init` to upgrade it",
             {"missing_tables": tables, "missing_columns": columns},
+        )
+    head = head_revision()
+    if revision != head:
+        # Tables and columns may be there while a CHECK constraint is still old.
+        return Check(
+            False,
+            f"the schema is at revision {revision or 'none'}, this version needs "
+            f"{head}; run `publisher db init` to upgrade it",
+            {"revision": revision, "head": head},
         )
     return Check(True, "every table and column is present")
 
