@@ -70,8 +70,11 @@ class Moment(click.ParamType):  # type: ignore[type-arg]
         except ValueError:
             self.fail(f"{text!r} is neither ISO 8601 nor epoch seconds", param, ctx)
         if moment.tzinfo is None:
+            # A date alone takes no offset in ISO 8601: the example adds a time.
+            example = text if "T" in text or " " in text else f"{text}T00:00"
             self.fail(
-                f"{text!r} has no offset; write it as e.g. {text}+00:00 or {text}Z",
+                f"{text!r} has no offset; write it as e.g. {example}+00:00 "
+                f"or {example}Z",
                 param,
                 ctx,
             )
@@ -127,7 +130,13 @@ def backfill(
     Exit 0 when every post of the window ended published; 3 when some failed,
     were missed or are unconfirmed; 4 when some still wait; 130 interrupted.
     """
-    from publisher.cli import EXIT_CONFIG, _database_reachable, _fail, _settings
+    from publisher.cli import (
+        EXIT_CONFIG,
+        _database_reachable,
+        _fail,
+        _require_schema,
+        _settings,
+    )
 
     if since >= until:
         _fail("--since must be before --until", EXIT_CONFIG)
@@ -136,6 +145,7 @@ def backfill(
     engine = make_engine(settings.database)
     out = Console(soft_wrap=True)
     try:
+        _require_schema(engine, settings)
         with _database_reachable(settings):
             plan = make_plan(engine, window)
         _show_plan(out, plan)
@@ -145,11 +155,11 @@ def backfill(
         if plan.posts and not yes:
             if not sys.stdin.isatty():
                 _fail(
-                    f"refusing to publish {len(plan.posts)} posts without --yes: "
+                    f"refusing to publish {len(plan.posts)} post(s) without --yes: "
                     "standard input is not a terminal",
                     EXIT_CONFIG,
                 )
-            if not Confirm.ask(f"Publish these {len(plan.posts)} posts now?"):
+            if not Confirm.ask(f"Publish {len(plan.posts)} post(s) now?"):
                 _fail("backfill cancelled; nothing was changed", EXIT_CONFIG)
         interrupted = False
         if plan.posts:
@@ -157,6 +167,11 @@ def backfill(
         ended = states(engine, plan.ids)
         _show_summary(out, ended)
         left = unpublished(engine, window)
+        if left:
+            out.print(
+                f"{left} post(s) of the window are not published "
+                "(see `left out` above and the summary), so the exit code is not 0"
+            )
     finally:
         engine.dispose()
     kinds = Counter(state.state for state in ended)
@@ -173,7 +188,6 @@ def _carry_out(settings: Settings, engine: Engine, plan: Plan) -> bool:
     """Re-queue and publish the plan; True when it was interrupted."""
     from publisher.cli import _start_problems
 
-    requeue(engine, plan)
     with _start_problems():
         worker = build_worker(settings, engine, only=frozenset(plan.ids))
     progress = Progress(
@@ -188,6 +202,9 @@ def _carry_out(settings: Settings, engine: Engine, plan: Plan) -> bool:
         with _start_problems():
             worker.start_services(settings, endpoint=False)
         with progress, _start_problems(), Sandbox(settings, worker.engine):
+            # Re-queued only once everything has started: a sandbox port in use
+            # (a sandbox daemon on the same SQLite file) changes nothing.
+            requeue(engine, plan)
             timeout = settings.worker.once_timeout_seconds
             code, _summary = worker.daemon.run_until(plan.ids, timeout)
     finally:
@@ -218,7 +235,7 @@ def _show_plan(out: Console, plan: Plan) -> None:
     window = plan.window
     out.print(
         f"backfill window {window.since.isoformat()} to {window.until.isoformat()}: "
-        f"{len(plan.posts)} posts to publish"
+        f"{len(plan.posts)} post(s) to publish"
     )
     if plan.posts:
         table = Table("post", "page", "due at", "late by", "state", "failure")

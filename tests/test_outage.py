@@ -137,7 +137,7 @@ def test_outage_then_backfill(
     # A second backfill has nothing to publish.
     again = run_cli(tmp_path, "backfill", *window, "--yes", env=env)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "0 posts to publish" in again.stdout
+    assert "0 post(s) to publish" in again.stdout
     assert len(graph_world.publishes()) == len(captions)
     engine.dispose()
 
@@ -177,6 +177,29 @@ def test_backfill_refuses_without_yes_off_a_terminal(
     )
     assert naive.returncode == 2
     assert "has no offset" in naive.stderr
+    # A date alone: the hint is a time that is then accepted.
+    day = run_cli(
+        tmp_path,
+        "backfill",
+        "--since",
+        "2026-01-01",
+        "--until",
+        "now",
+        env=dict(os.environ),
+    )
+    assert "2026-01-01T00:00+00:00 or 2026-01-01T00:00Z" in day.stderr
+    for hinted in ("2026-01-01T00:00+00:00", "2026-01-01T00:00Z"):
+        dry = run_cli(
+            tmp_path,
+            "backfill",
+            "--since",
+            hinted,
+            "--until",
+            "now",
+            "--dry-run",
+            env=dict(os.environ),
+        )
+        assert dry.returncode == 0, dry.stderr
     engine.dispose()
 
 
