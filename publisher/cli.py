@@ -129,7 +129,7 @@ def run(once: bool, init_db: bool) -> None:
             else:
                 code = worker.daemon.serve(sandbox.side_jobs())
     finally:
-        worker.close()
+        worker.close(flush_webhooks=once)
     sys.exit(code)
 
 

@@ -208,7 +208,7 @@ def _carry_out(settings: Settings, engine: Engine, plan: Plan) -> bool:
             timeout = settings.worker.once_timeout_seconds
             code, _summary = worker.daemon.run_until(plan.ids, timeout)
     finally:
-        worker.close()
+        worker.close(flush_webhooks=True)
     return code == EXIT_INTERRUPTED
 
 

@@ -56,9 +56,10 @@ class Worker:
         both = Observers(self.daemon.observer, listener)
         self.daemon.observer = self.pipeline.observer = both
 
-    def close(self) -> None:
+    def close(self, *, flush_webhooks: bool = False) -> None:
+        """Stop everything; `flush_webhooks` for the commands that exit at once."""
         if self.webhooks is not None:
-            self.webhooks.close()
+            self.webhooks.close(flush=flush_webhooks)
         if self.metrics is not None:
             self.metrics.close()
         self.daemon.close()

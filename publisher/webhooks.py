@@ -87,12 +87,26 @@ class WebhookSender:
         self._thread = threading.Thread(target=self._loop, name="webhooks", daemon=True)
         self._thread.start()
 
-    def close(self) -> None:
+    def close(self, *, flush: bool = False) -> None:
+        """Stop the thread; with `flush`, first send one last round of what is due.
+
+        `run --once` and backfill exit right after their posts end, often before
+        the next round: flushing sends what they wrote, instead of a cron
+        interval later. A receiver that is down leaves the events for next time.
+        """
         self._stop.set()
         if self._thread is not None:
             # A delivery in flight may finish or not: its lease makes the next
             # run send it again, so shutdown waits one reply timeout at most.
             self._thread.join(timeout=self.settings.timeout_seconds + 1)
+        if flush:
+            self._stop.clear()
+            try:
+                self.deliver_due()
+            except Exception as exc:
+                logger.warning("webhook_sender_failed", error=f"{type(exc).__name__}")
+            finally:
+                self._stop.set()
         self.session.close()
 
     def _loop(self) -> None:

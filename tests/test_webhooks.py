@@ -5,16 +5,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import create_engine, update
 
 from publisher.db import db_now
 from publisher.outbox import undelivered
@@ -22,7 +24,7 @@ from publisher.runtime import build_worker
 from publisher.settings import Settings
 from publisher.tables import Stage, webhook_outbox
 from publisher.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER
-from tests.builders import free_port, make_brand
+from tests.builders import free_port, make_brand, run_cli
 from tests.conftest import GraphWorld
 
 pytestmark = pytest.mark.postgres
@@ -174,3 +176,29 @@ def test_a_receiver_that_hangs_delays_no_publishing(
     finally:
         silent.close()
         worker.close()
+
+
+def test_run_once_sends_its_events_before_it_exits(
+    pg_url: str,
+    world_settings: Callable[..., Settings],
+    graph_world: GraphWorld,
+    receiver: Receiver,
+    tmp_path: Path,
+) -> None:
+    # The sender's rounds are far apart: only the flush at exit can send.
+    settings = world_settings(
+        pg_url,
+        webhooks_url=receiver.url,
+        webhooks_secret=SECRET,
+        worker_poll_interval_seconds=30,
+    )
+    engine = create_engine(settings.database.url)
+    brand = make_brand(engine, graph_world)
+    tall = brand.image_post(caption="too tall", width=1080, height=2600)
+    engine.dispose()
+
+    result = run_cli(tmp_path, "run", "--once", env=dict(os.environ))
+
+    assert result.returncode == 3, result.stderr
+    assert [(e["event"], e["post"]) for e in receiver.events] == [("failed", str(tall))]
+    assert receiver.bad_signatures == 0
