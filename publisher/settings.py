@@ -215,11 +215,24 @@ def load_settings() -> Settings:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise SettingsError(f"{CONFIG_ENV}={path}: cannot read it ({exc})") from exc
-        _merge(values, _read_yaml(text, path))
+        given = _read_yaml(text, path)
+        _refuse_file_secret(given, path)
+        _merge(values, given)
     try:
         return Settings(**values)
     except ValidationError as exc:
         raise SettingsError(_describe(exc)) from None
+
+
+def _refuse_file_secret(given: dict[str, Any], origin: str) -> None:
+    """Configuration files get copied, committed and read by many; the webhook
+    secret lives only in the environment (a systemd credential, a secret store)."""
+    section = given.get("webhooks")
+    if isinstance(section, dict) and section.get("secret") is not None:
+        raise SettingsError(
+            f"{origin}: config key webhooks.secret must not be in a file; "
+            "set PUBLISHER_WEBHOOKS_SECRET in the environment instead"
+        )
 
 
 def _defaults_text() -> str:

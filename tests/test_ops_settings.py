@@ -4,6 +4,7 @@ of a missed post's failure."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -30,6 +31,21 @@ def test_a_webhook_url_needs_the_secret(monkeypatch: pytest.MonkeyPatch) -> None
     settings = load_settings()
     assert settings.webhooks.secret is not None
     assert "s3cret-value" not in repr(settings)
+
+
+def test_the_webhook_secret_is_refused_in_a_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = tmp_path / "publisher.yaml"
+    path.write_text(
+        "webhooks:\n  url: https://hooks.example.com/p\n  secret: in-the-file\n"
+    )
+    monkeypatch.setenv("PUBLISHER_CONFIG", str(path))
+
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    assert "webhooks.secret must not be in a file" in str(refused.value)
+    assert "in-the-file" not in str(refused.value)
 
 
 def test_lateness_must_be_positive(monkeypatch: pytest.MonkeyPatch) -> None:
