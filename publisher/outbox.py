@@ -118,7 +118,9 @@ def mark_delivered(engine: Engine, event: UUID) -> None:
         conn.execute(
             update(webhook_outbox)
             .where(box.id == event)
-            .values(delivered_at=db_now(conn), last_error=None)
+            .values(
+                delivered_at=db_now(conn), attempts=box.attempts + 1, last_error=None
+            )
         )
 
 
