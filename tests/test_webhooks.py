@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, update
+from sqlalchemy import create_engine, select, update
 
 from publisher.db import db_now
 from publisher.outbox import undelivered
@@ -202,3 +202,9 @@ def test_run_once_sends_its_events_before_it_exits(
     assert result.returncode == 3, result.stderr
     assert [(e["event"], e["post"]) for e in receiver.events] == [("failed", str(tall))]
     assert receiver.bad_signatures == 0
+    engine = create_engine(settings.database.url)
+    with engine.connect() as conn:
+        [row] = conn.execute(select(webhook_outbox)).all()
+    engine.dispose()
+    # The one delivery counts as the event's first attempt.
+    assert row.delivered_at is not None and row.attempts == 1
