@@ -44,7 +44,8 @@ from publisher.platforms import (
     container_failure_kind,
 )
 from publisher.platforms.errors import PUBLISH_OPERATIONS, error_class
-from publisher.queue import ClaimedPost, LostClaim, PageBusy, Queue
+from publisher.queue import LostClaim, PageBusy, Queue
+from publisher.queue_rows import ClaimedPost
 from publisher.reconcile import (
     PUBLISH_SETTLE,
     find_published,

@@ -19,7 +19,8 @@ import structlog
 from sqlalchemy import func, select, update
 
 from publisher.logs import configure_logging
-from publisher.queue import ClaimedPost, PageBusy, Queue
+from publisher.queue import PageBusy, Queue
+from publisher.queue_rows import ClaimedPost
 from publisher.runtime import Worker, build_worker
 from publisher.settings import Settings
 from publisher.tables import Stage, facebook_pages, social_posts
