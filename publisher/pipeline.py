@@ -18,13 +18,8 @@ from datetime import timedelta
 import requests
 import structlog
 
-from publisher.media import (
-    CreativeUnavailable,
-    PreflightError,
-    fetch_creative,
-    media_kind_for,
-    prepare,
-)
+from publisher.media import PreflightError, media_kind_for, prepare
+from publisher.media_fetch import CreativeUnavailable, fetch_creative
 from publisher.outcomes import AttemptEndings, Outcome
 from publisher.pacing import (
     PAGE_BUSY_REASON,
