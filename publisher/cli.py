@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from publisher.cli_ops import backfill, health
+from publisher.cli_settings import EXIT_CONFIG, EXIT_UNAVAILABLE, settings_or_exit
 from publisher.db import (
     init_schema,
     make_engine,
@@ -33,20 +34,7 @@ from publisher.migrate import (
     upgrade_schema,
 )
 from publisher.posts.cli import posts
-from publisher.settings import Settings, SettingsError, load_settings
-
-EXIT_CONFIG = 2
-EXIT_UNAVAILABLE = 5
-
-
-def _settings() -> Settings:
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        click.echo(f"publisher: {exc}", err=True)
-        sys.exit(EXIT_CONFIG)
-    configure_logging(settings.log.format, settings.log.level)
-    return settings
+from publisher.settings import Settings, SettingsError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -71,7 +59,7 @@ def db_init() -> None:
     A database made by the first release (no alembic_version) is recognised as
     revision 0001 and upgraded. Stop the daemons first: see README, Upgrading.
     """
-    settings = _settings()
+    settings = settings_or_exit()
     engine = make_engine(settings.database)
     try:
         with _database_reachable(settings), _schema_problems():
@@ -111,7 +99,7 @@ def run(once: bool, init_db: bool) -> None:
     from publisher.runtime import build_worker
     from publisher.sandbox import Sandbox
 
-    settings = _settings()
+    settings = settings_or_exit()
     with _start_problems():
         worker = build_worker(settings)
     try:
@@ -206,7 +194,7 @@ def demo() -> None:
     """Publish sample posts on the embedded sandbox and show how each one ended."""
     from publisher.demo import run_demo
 
-    settings = _settings()
+    settings = settings_or_exit()
     with _start_problems(), _database_reachable(settings):
         code = run_demo(settings)
     sys.exit(code)

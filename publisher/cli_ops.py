@@ -36,6 +36,7 @@ from publisher.backfill import (
     states,
     unpublished,
 )
+from publisher.cli_settings import EXIT_CONFIG, settings_or_exit
 from publisher.daemon import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PENDING
 from publisher.db import make_engine
 from publisher.health import check_health
@@ -91,9 +92,7 @@ class Moment(click.ParamType):  # type: ignore[type-arg]
 def health(as_json: bool, any_host: bool) -> None:
     """Exit 0 when the database answers, the schema is current and a daemon on
     this host polled recently (health.max_poll_age_seconds); 1 otherwise."""
-    from publisher.cli import _settings
-
-    settings = _settings()
+    settings = settings_or_exit()
     engine = make_engine(settings.database)
     host = None if any_host else socket.gethostname()
     try:
@@ -130,17 +129,11 @@ def backfill(
     Exit 0 when every post of the window ended published; 3 when some failed,
     were missed or are unconfirmed; 4 when some still wait; 130 interrupted.
     """
-    from publisher.cli import (
-        EXIT_CONFIG,
-        _database_reachable,
-        _fail,
-        _require_schema,
-        _settings,
-    )
+    from publisher.cli import _database_reachable, _fail, _require_schema
 
     if since >= until:
         _fail("--since must be before --until", EXIT_CONFIG)
-    settings = _settings()
+    settings = settings_or_exit()
     window = Window(since, until, brand, page, include_failed)
     engine = make_engine(settings.database)
     out = Console(soft_wrap=True)

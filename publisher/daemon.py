@@ -31,8 +31,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.exc import DBAPIError
 
 from publisher.observer import NO_OBSERVER, Observer
-from publisher.pipeline import Outcome, Pipeline
-from publisher.queue import ClaimedPost, Queue
+from publisher.outcomes import Outcome
+from publisher.pipeline import Pipeline
+from publisher.queue import Queue
+from publisher.queue_rows import ClaimedPost
 from publisher.settings import WorkerSettings
 
 logger = structlog.get_logger(__name__)

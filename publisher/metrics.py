@@ -24,7 +24,7 @@ from prometheus_client import (
 )
 
 from publisher.observer import MissedPost, Observer
-from publisher.pipeline import Outcome
+from publisher.outcomes import Outcome
 from publisher.settings import SettingsError
 
 # Lateness spans seconds (a normal poll) to days (a backfill after an outage).

@@ -9,7 +9,6 @@ function runs its own short transaction; none is open across an HTTP call.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -22,20 +21,23 @@ from sqlalchemy.sql import ColumnElement
 from publisher.db import db_now
 from publisher.lateness import on_time, sweep_missed
 from publisher.observer import MissedPost
-from publisher.outbox import record_page_event, record_post_event
+from publisher.outbox import record_post_event
+from publisher.queue_pages import PageOperations
+from publisher.queue_reports import QueueReports
+from publisher.queue_rows import (
+    ClaimedPost,
+    claimed_post,
+    context_query,
+    page_usable,
+    pages,
+    posts,
+)
 from publisher.tables import (
     Stage,
-    brand_assets,
     facebook_pages,
-    files,
     social_posts,
-    template_instances,
-    templates,
     worker_heartbeats,
 )
-
-posts = social_posts.c
-pages = facebook_pages.c
 
 
 class LostClaim(Exception):
@@ -44,37 +46,6 @@ class LostClaim(Exception):
 
 class PageBusy(Exception):
     """Another post of the same page is being published under a live claim."""
-
-
-@dataclass(frozen=True)
-class ClaimedPost:
-    """A post under this worker's claim, with everything an attempt needs."""
-
-    id: UUID
-    brand: UUID
-    caption: str
-    due_at: datetime | None
-    stage: Stage
-    attempts: int
-    claimed_until: datetime
-    page: UUID
-    target: str
-    facebook_page_id: str
-    ig_user_id: str | None
-    access_token: str = field(repr=False)
-    creative_url: str = ""
-    creative_mime: str = ""
-    medium: str | None = None
-    template_video: bool = False
-    prepared_media_url: str | None = None
-    prepared_media_kind: str | None = None
-    media_container_id: str | None = None
-    container_created_at: datetime | None = None
-    publish_sent_at: datetime | None = None
-    published_media_id: str | None = None
-    template_instance: UUID | None = None
-    asset: UUID | None = None
-    deleted_at: datetime | None = None
 
 
 def _claimable(now: datetime) -> ColumnElement[bool]:
@@ -88,15 +59,7 @@ def _claimable(now: datetime) -> ColumnElement[bool]:
     )
 
 
-def _page_usable() -> ColumnElement[bool]:
-    return and_(
-        pages.deleted_at.is_(None),
-        pages.revoked.is_(False),
-        pages.needs_reauth_at.is_(None),
-    )
-
-
-class Queue:
+class Queue(PageOperations, QueueReports):
     """The worker's view of `social_posts`, for one worker identity."""
 
     def __init__(
@@ -128,7 +91,7 @@ class Queue:
                 .join(facebook_pages, pages.id == posts.facebook_page)
                 .where(
                     _claimable(now),
-                    _page_usable(),
+                    page_usable(),
                     or_(pages.throttled_until.is_(None), pages.throttled_until <= now),
                     *self._restrictions(now),
                 )
@@ -148,8 +111,8 @@ class Queue:
                     first_claimed_at=func.coalesce(posts.first_claimed_at, now),
                 )
             )
-            rows = conn.execute(_context_query().where(posts.id.in_(claimed)))
-            found = {row.id: _claimed(row) for row in rows}
+            rows = conn.execute(context_query().where(posts.id.in_(claimed)))
+            found = {row.id: claimed_post(row) for row in rows}
         return [found[post_id] for post_id in claimed if post_id in found]
 
     def renew(self, post_ids: Iterable[UUID]) -> int:
@@ -170,13 +133,13 @@ class Queue:
         """The post as it stands now, under this worker's claim."""
         with self.engine.begin() as conn:
             row = conn.execute(
-                _context_query().where(
+                context_query().where(
                     posts.id == post_id, posts.claimed_by == self.worker
                 )
             ).one_or_none()
         if row is None:
             raise LostClaim(str(post_id))
-        return _claimed(row)
+        return claimed_post(row)
 
     def now(self) -> datetime:
         with self.engine.connect() as conn:
@@ -261,38 +224,6 @@ class Queue:
                 record_post_event(conn, stage.value, post_id, now)
         return now
 
-    def hold_page(self, page: UUID, reason: str) -> bool:
-        """Mark a page as needing re-authorization; True if this call marked it."""
-        with self.engine.begin() as conn:
-            now = db_now(conn)
-            result = conn.execute(
-                update(facebook_pages)
-                .where(pages.id == page, pages.needs_reauth_at.is_(None))
-                .values(needs_reauth_at=now, reauth_reason=reason)
-            )
-            _explain_waiting(conn, page, reason)
-            if self.events and result.rowcount == 1:
-                # One event per page, however many of its posts hit the refusal.
-                brand = conn.execute(select(pages.brand).where(pages.id == page))
-                event = "page_needs_reauth"
-                record_page_event(conn, event, page, brand.scalar_one(), reason, now)
-        return result.rowcount == 1
-
-    def defer_page(self, page: UUID, after: timedelta, reason: str) -> datetime:
-        """Claim none of the page's posts for a while (it was throttled)."""
-        with self.engine.begin() as conn:
-            until = db_now(conn) + after
-            _explain_waiting(conn, page, reason)
-            conn.execute(
-                update(facebook_pages)
-                .where(
-                    pages.id == page,
-                    or_(pages.throttled_until.is_(None), pages.throttled_until < until),
-                )
-                .values(throttled_until=until)
-            )
-        return until
-
     def release_all(self, post_ids: Sequence[UUID]) -> int:
         """Give back posts this worker holds (shutdown), except those in
         publish-sent: their call may be in flight, so rescue reconciles them once
@@ -310,74 +241,6 @@ class Queue:
                 .values(claimed_by=None, claimed_until=None)
             )
         return result.rowcount
-
-    def first_publish_since(self, page: UUID, since: datetime) -> datetime | None:
-        """When the page's earliest post published since `since` went out."""
-        query = select(func.min(posts.publish_sent_at)).where(
-            posts.facebook_page == page,
-            posts.stage == Stage.PUBLISHED.value,
-            posts.publish_sent_at >= since,
-        )
-        with self.engine.connect() as conn:
-            value = conn.execute(query).scalar_one_or_none()
-        return value if isinstance(value, datetime) else None
-
-    def page_media_ids(self, page: UUID, *, besides: UUID, since: datetime) -> set[str]:
-        """Media ids recorded for the page's other posts sent since `since`."""
-        query = select(posts.published_media_id).where(
-            posts.facebook_page == page,
-            posts.published_media_id.is_not(None),
-            posts.publish_sent_at >= since,
-            posts.id != besides,
-        )
-        with self.engine.connect() as conn:
-            return {str(media) for media in conn.execute(query).scalars()}
-
-    def due_now(self) -> list[UUID]:
-        """The posts due at this moment and not yet executed, claimed or not."""
-        with self.engine.connect() as conn:
-            now = db_now(conn)
-            query = select(posts.id).where(
-                posts.executed_at.is_(None),
-                posts.deleted_at.is_(None),
-                posts.due_at <= now,
-            )
-            return list(conn.execute(query.order_by(posts.due_at)).scalars())
-
-    def pending(self, post_ids: Sequence[UUID]) -> list[tuple[UUID, datetime, bool]]:
-        """Of these posts, the unexecuted ones: id, when it can next be attempted,
-        and whether its page is held."""
-        if not post_ids:
-            return []
-        query = (
-            select(posts.id, posts.due_at, posts.next_attempt_at, ~_page_usable())
-            .join(facebook_pages, pages.id == posts.facebook_page)
-            .where(
-                posts.id.in_(post_ids),
-                posts.executed_at.is_(None),
-                posts.deleted_at.is_(None),
-                posts.due_at.is_not(None),
-            )
-        )
-        with self.engine.connect() as conn:
-            return [
-                (row.id, max(filter(None, (row.due_at, row.next_attempt_at))), row[3])
-                for row in conn.execute(query)
-            ]
-
-    def summarize(self, post_ids: Sequence[UUID]) -> dict[str, int]:
-        """How these posts stand: a count per ended stage, and `pending`."""
-        counts: dict[str, int] = {}
-        if not post_ids:
-            return counts
-        query = select(posts.stage, posts.executed_at.is_not(None)).where(
-            posts.id.in_(post_ids), posts.deleted_at.is_(None)
-        )
-        with self.engine.connect() as conn:
-            for stage, executed in conn.execute(query):
-                key = stage if executed else "pending"
-                counts[key] = counts.get(key, 0) + 1
-        return counts
 
     def heartbeat(self, hostname: str, pid: int, started_at: datetime) -> None:
         """Record that this worker has just polled successfully."""
@@ -436,115 +299,3 @@ def _publish_in_flight(conn: Any, post: ClaimedPost, now: datetime) -> bool:
         posts.claimed_until > now,
     )
     return conn.execute(query.limit(1)).first() is not None
-
-
-def _explain_waiting(conn: Any, page: UUID, reason: str) -> None:
-    """Say on each unclaimed, unended post of the page why it is not attempted."""
-    conn.execute(
-        update(social_posts)
-        .where(
-            posts.facebook_page == page,
-            posts.executed_at.is_(None),
-            posts.deleted_at.is_(None),
-            posts.claimed_by.is_(None),
-        )
-        .values(last_error=reason)
-    )
-
-
-def _context_query() -> Any:
-    ti_file = files.alias("ti_file")
-    asset_file = files.alias("asset_file")
-    return (
-        select(
-            posts.id,
-            posts.brand,
-            posts.caption,
-            posts.due_at,
-            posts.stage,
-            posts.attempts,
-            posts.claimed_until,
-            posts.facebook_page.label("page"),
-            pages.target,
-            pages.facebook_page_id,
-            pages.instagram_business_account_id.label("ig_user_id"),
-            pages.access_token,
-            posts.prepared_media_url,
-            posts.prepared_media_kind,
-            posts.media_container_id,
-            posts.container_created_at,
-            posts.publish_sent_at,
-            posts.published_media_id,
-            posts.template_instance,
-            posts.asset,
-            posts.deleted_at,
-            ti_file.c.url.label("ti_url"),
-            ti_file.c.mime.label("ti_mime"),
-            templates.c.medium.label("ti_medium"),
-            templates.c.video.label("ti_video"),
-            asset_file.c.url.label("asset_url"),
-            asset_file.c.mime.label("asset_mime"),
-            brand_assets.c.medium.label("asset_medium"),
-        )
-        .select_from(social_posts)
-        .join(facebook_pages, pages.id == posts.facebook_page)
-        # A deleted creative (or file) joins as missing: the post has nothing
-        # to publish, and the pipeline fails it saying so.
-        .outerjoin(
-            template_instances,
-            and_(
-                template_instances.c.id == posts.template_instance,
-                template_instances.c.deleted_at.is_(None),
-            ),
-        )
-        .outerjoin(templates, templates.c.id == template_instances.c.template)
-        .outerjoin(
-            ti_file,
-            and_(
-                ti_file.c.id == template_instances.c.file,
-                ti_file.c.deleted_at.is_(None),
-            ),
-        )
-        .outerjoin(
-            brand_assets,
-            and_(brand_assets.c.id == posts.asset, brand_assets.c.deleted_at.is_(None)),
-        )
-        .outerjoin(
-            asset_file,
-            and_(
-                asset_file.c.id == brand_assets.c.file,
-                asset_file.c.deleted_at.is_(None),
-            ),
-        )
-    )
-
-
-def _claimed(row: Any) -> ClaimedPost:
-    from_template = row.ti_url is not None
-    return ClaimedPost(
-        id=row.id,
-        brand=row.brand,
-        caption=row.caption,
-        due_at=row.due_at,
-        stage=Stage(row.stage),
-        attempts=row.attempts,
-        claimed_until=row.claimed_until,
-        page=row.page,
-        target=row.target,
-        facebook_page_id=row.facebook_page_id,
-        ig_user_id=row.ig_user_id,
-        access_token=row.access_token,
-        creative_url=row.ti_url if from_template else (row.asset_url or ""),
-        creative_mime=row.ti_mime if from_template else (row.asset_mime or ""),
-        medium=row.ti_medium if from_template else row.asset_medium,
-        template_video=bool(row.ti_video) if from_template else False,
-        prepared_media_url=row.prepared_media_url,
-        prepared_media_kind=row.prepared_media_kind,
-        media_container_id=row.media_container_id,
-        container_created_at=row.container_created_at,
-        publish_sent_at=row.publish_sent_at,
-        published_media_id=row.published_media_id,
-        template_instance=row.template_instance,
-        asset=row.asset,
-        deleted_at=row.deleted_at,
-    )

@@ -16,7 +16,8 @@ from publisher.platforms import (
     MediaKind,
     PublishingTarget,
 )
-from publisher.queue import ClaimedPost, Queue
+from publisher.queue import Queue
+from publisher.queue_rows import ClaimedPost
 
 # A container that reads FINISHED right after an ambiguous publish may still be in
 # Meta's hands; it is trusted only once this long has passed since the call.

@@ -6,6 +6,8 @@ import io
 import socket
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,11 +15,37 @@ from typing import Any
 from uuid import UUID
 
 from PIL import Image
-from sqlalchemy import Engine, Row, select
+from sqlalchemy import Connection, Engine, Row, select
 
 from publisher import sample
+from publisher.runtime import Worker, build_worker
+from publisher.settings import Settings
 from publisher.tables import facebook_pages, social_posts
 from tests.conftest import GraphWorld
+
+
+@dataclass(frozen=True)
+class Owner:
+    """A brand with a user, a page and one image asset on its file."""
+
+    brand: UUID
+    user: UUID
+    page: UUID
+    file: UUID
+    asset: UUID
+
+
+def insert_owner(conn: Connection, tmp_path: Path) -> Owner:
+    """The rows a post needs to exist, for tests of the tables rather than of
+    publishing: the file's URL is never fetched."""
+    brand = sample.insert_brand(conn)
+    user = sample.insert_user(conn)
+    page = sample.insert_page(conn, brand)
+    file = sample.insert_file(
+        conn, tmp_path, "http://127.0.0.1", b"x", name="a.png", mime="image/png"
+    )
+    asset = sample.insert_asset(conn, brand, file)
+    return Owner(brand, user, page, file, asset)
 
 
 @dataclass
@@ -150,3 +178,23 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+@contextmanager
+def worker_builder(
+    url: str, world_settings: Callable[..., Settings], base: dict[str, object]
+) -> Iterator[Callable[..., Worker]]:
+    """Builds workers on `url` with a test file's `base` overrides and the test's
+    own; every worker built is closed when the block ends, even on failure."""
+    built: list[Worker] = []
+
+    def build(**overrides: object) -> Worker:
+        worker = build_worker(world_settings(url, **{**base, **overrides}))
+        built.append(worker)
+        return worker
+
+    try:
+        yield build
+    finally:
+        for worker in built:
+            worker.close()

@@ -4,7 +4,8 @@ timestamps, and helpers the `test_posts_*` files share."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from publisher.tables import (
     templates,
     users,
 )
+from tests.builders import run_cli
 
 # The example bodies of the spec, as JSON, unchanged.
 EXAMPLES: dict[str, Any] = json.loads(
@@ -228,3 +230,21 @@ def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
             )
             for name, table in metadata.tables.items()
         }
+
+
+def posts_cli(url: str, tmp_path: Path) -> Callable[..., Any]:
+    """`publisher posts ...` as a subprocess on `url`, JSON logs; none of the
+    caller's own PUBLISHER_ variables leaks into it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PUBLISHER_")}
+    env.update(
+        {
+            "PUBLISHER_DATABASE_URL": url,
+            "PUBLISHER_MEDIA_DIRECTORY": str(tmp_path / "media"),
+            "PUBLISHER_LOG_FORMAT": "json",
+        }
+    )
+
+    def run(*args: str, stdin: str | None = None) -> Any:
+        return run_cli(tmp_path, "posts", *args, env=env, stdin=stdin)
+
+    return run

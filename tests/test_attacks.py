@@ -43,7 +43,15 @@ from publisher.tables import (
     files,
     social_posts,
 )
-from tests.builders import PUBLISHER, Brand, image, make_brand, post_row, run_cli
+from tests.builders import (
+    PUBLISHER,
+    Brand,
+    image,
+    make_brand,
+    post_row,
+    run_cli,
+    worker_builder,
+)
 from tests.conftest import GraphWorld
 from tests.pg import Cluster
 
@@ -70,16 +78,8 @@ def new_worker(
     pg_url: str, world_settings: Callable[..., Settings]
 ) -> Iterator[Callable[..., Worker]]:
     """Builds workers on the test database; every one is closed at the end."""
-    built: list[Worker] = []
-
-    def build(**overrides: object) -> Worker:
-        worker = build_worker(world_settings(pg_url, **{**FAST, **overrides}))
-        built.append(worker)
-        return worker
-
-    yield build
-    for worker in built:
-        worker.close()
+    with worker_builder(pg_url, world_settings, FAST) as build:
+        yield build
 
 
 @pytest.fixture

@@ -17,7 +17,12 @@ from werkzeug.wrappers import Request, Response
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-from publisher.media import CreativeUnavailable, Fetched, FetchRetry, fetch_creative
+from publisher.media_fetch import (
+    CreativeUnavailable,
+    Fetched,
+    FetchRetry,
+    fetch_creative,
+)
 
 QUICK = FetchRetry(attempts=3, first_wait=0.01, max_wait=0.02, jitter=0.01)
 TIMEOUT = (1.0, 2.0)

@@ -31,7 +31,7 @@ from publisher.migrate import (
     upgrade_schema,
 )
 from publisher.tables import Stage, metadata, social_posts
-from tests.builders import run_cli
+from tests.builders import insert_owner, run_cli
 from tests.pg import Cluster
 
 RELEASED_DDL = Path(__file__).parent / "data" / "schema_released.sql"
@@ -81,22 +81,16 @@ def _released_sqlite(engine: Engine) -> None:
 def _with_posts(engine: Engine, tmp_path: Path) -> list[Any]:
     """A brand, page, creative and three posts; returns the posts' rows."""
     with engine.begin() as conn:
-        brand = sample.insert_brand(conn)
-        user = sample.insert_user(conn)
-        page = sample.insert_page(conn, brand)
-        file = sample.insert_file(
-            conn, tmp_path, "http://127.0.0.1", b"x", name="a.png", mime="image/png"
-        )
-        asset = sample.insert_asset(conn, brand, file)
+        owner = insert_owner(conn, tmp_path)
         for caption in ("first", "second", "third"):
             sample.insert_post(
                 conn,
-                brand=brand,
-                user=user,
-                page=page,
+                brand=owner.brand,
+                user=owner.user,
+                page=owner.page,
                 due_at=None,
                 caption=caption,
-                asset=asset,
+                asset=owner.asset,
                 stage=Stage.FAILED.value if caption == "third" else "queued",
             )
     return _post_rows(engine)

@@ -30,6 +30,7 @@ from tests.posts_world import (
     USER,
     engine,
     insert_spec_world,
+    posts_cli,
     snapshot,
 )
 
@@ -145,19 +146,7 @@ def test_the_largest_start_and_limit_are_answered(world: Engine) -> None:
 
 @pytest.fixture
 def cli(world: Engine, any_url: str, tmp_path: Path) -> Any:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PUBLISHER_")}
-    env.update(
-        {
-            "PUBLISHER_DATABASE_URL": any_url,
-            "PUBLISHER_MEDIA_DIRECTORY": str(tmp_path / "media"),
-            "PUBLISHER_LOG_FORMAT": "json",
-        }
-    )
-
-    def run(*args: str, stdin: str | None = None) -> Any:
-        return run_cli(tmp_path, "posts", *args, env=env, stdin=stdin)
-
-    return run
+    return posts_cli(any_url, tmp_path)
 
 
 def _cli_refused(

@@ -7,7 +7,6 @@ standard error with the exit code of its kind.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,6 @@ from sqlalchemy import Engine, update
 
 from publisher import posts
 from publisher.tables import social_posts
-from tests.builders import run_cli
 from tests.posts_world import (
     BRAND,
     EXAMPLES,
@@ -25,6 +23,7 @@ from tests.posts_world import (
     USER,
     engine,
     insert_spec_world,
+    posts_cli,
     snapshot,
 )
 
@@ -37,19 +36,7 @@ pytestmark = pytest.mark.acceptance
 def cli(engine: Engine, any_url: str, tmp_path: Path) -> Any:
     with engine.begin() as conn:
         insert_spec_world(conn)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PUBLISHER_")}
-    env.update(
-        {
-            "PUBLISHER_DATABASE_URL": any_url,
-            "PUBLISHER_MEDIA_DIRECTORY": str(tmp_path / "media"),
-            "PUBLISHER_LOG_FORMAT": "json",
-        }
-    )
-
-    def run(*args: str, stdin: str | None = None) -> Any:
-        return run_cli(tmp_path, "posts", *args, env=env, stdin=stdin)
-
-    return run
+    return posts_cli(any_url, tmp_path)
 
 
 def test_reads_print_what_the_module_returns(cli: Any, engine: Engine) -> None:

@@ -10,6 +10,7 @@ import publisher
 
 PACKAGE = Path(publisher.__file__).parent
 ALLOWED = {
+    "publisher.cli_settings",
     "publisher.db",
     "publisher.logs",
     "publisher.rules",

@@ -16,7 +16,7 @@ from publisher.db import init_schema, make_engine
 from publisher.queue import LostClaim, Queue
 from publisher.settings import DatabaseSettings
 from publisher.tables import Stage, facebook_pages, social_posts
-from tests.builders import post_row
+from tests.builders import insert_owner, post_row
 
 
 @pytest.fixture
@@ -33,20 +33,14 @@ def due_posts(
 ) -> list[UUID]:
     now = datetime.now(UTC)
     with engine.begin() as conn:
-        brand = sample.insert_brand(conn)
-        user = sample.insert_user(conn)
-        page = sample.insert_page(conn, brand)
-        file = sample.insert_file(
-            conn, tmp_path, "http://127.0.0.1", b"x", name="a.png", mime="image/png"
-        )
-        asset = sample.insert_asset(conn, brand, file)
+        owner = insert_owner(conn, tmp_path)
         return [
             sample.insert_post(
                 conn,
-                brand=brand,
-                user=user,
-                page=page,
-                asset=asset,
+                brand=owner.brand,
+                user=owner.user,
+                page=owner.page,
+                asset=owner.asset,
                 due_at=now - timedelta(minutes=count - n),
                 **values,
             )

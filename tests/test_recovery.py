@@ -19,11 +19,12 @@ import structlog
 from sqlalchemy import func, select, update
 
 from publisher.logs import configure_logging
-from publisher.queue import ClaimedPost, PageBusy, Queue
-from publisher.runtime import Worker, build_worker
+from publisher.queue import PageBusy, Queue
+from publisher.queue_rows import ClaimedPost
+from publisher.runtime import Worker
 from publisher.settings import Settings
 from publisher.tables import Stage, facebook_pages, social_posts
-from tests.builders import image, make_brand, post_row
+from tests.builders import image, make_brand, post_row, worker_builder
 from tests.conftest import GraphWorld
 
 pytestmark = pytest.mark.postgres
@@ -40,16 +41,8 @@ FAST: dict[str, object] = {
 def new_worker(
     pg_url: str, world_settings: Callable[..., Settings]
 ) -> Iterator[Callable[..., Worker]]:
-    built: list[Worker] = []
-
-    def build(**overrides: object) -> Worker:
-        worker = build_worker(world_settings(pg_url, **{**FAST, **overrides}))
-        built.append(worker)
-        return worker
-
-    yield build
-    for worker in built:
-        worker.close()
+    with worker_builder(pg_url, world_settings, FAST) as build:
+        yield build
 
 
 @pytest.fixture

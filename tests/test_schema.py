@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from publisher import sample
 from publisher.db import init_schema, schema_sql
 from publisher.tables import metadata, social_posts
+from tests.builders import insert_owner
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,22 +56,21 @@ def test_a_post_has_exactly_one_creative(any_url: str, tmp_path: Path) -> None:
     init_schema(engine)
     try:
         with engine.begin() as conn:
-            brand = sample.insert_brand(conn)
-            user = sample.insert_user(conn)
-            page = sample.insert_page(conn, brand)
-            file = sample.insert_file(
-                conn, tmp_path, "http://127.0.0.1", b"x", name="a.png", mime="image/png"
-            )
-            asset = sample.insert_asset(conn, brand, file)
+            owner = insert_owner(conn, tmp_path)
             template = sample.insert_template(conn, "t")
-            instance = sample.insert_instance(conn, brand, template, file)
-        for creative in ({}, {"asset": asset, "template_instance": instance}):
+            instance = sample.insert_instance(conn, owner.brand, template, owner.file)
+        for creative in ({}, {"asset": owner.asset, "template_instance": instance}):
             with (
                 pytest.raises(IntegrityError, match="one_creative"),
                 engine.begin() as conn,
             ):
                 sample.insert_post(
-                    conn, brand=brand, user=user, page=page, due_at=None, **creative
+                    conn,
+                    brand=owner.brand,
+                    user=owner.user,
+                    page=owner.page,
+                    due_at=None,
+                    **creative,
                 )
         with engine.connect() as conn:
             assert conn.execute(social_posts.select()).all() == []

@@ -18,16 +18,13 @@ import click
 from sqlalchemy import Engine, inspect
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from publisher.cli_settings import EXIT_UNAVAILABLE, settings_or_exit
 from publisher.db import make_engine
-from publisher.logs import configure_logging
 from publisher.posts import read, write
 from publisher.posts.errors import PostsError, ValidationFailed
 from publisher.posts.query import ORDER_FIELDS, STATUSES
-from publisher.settings import SettingsError, load_settings
 from publisher.tables import MEDIUMS, metadata
 
-EXIT_CONFIG = 2
-EXIT_UNAVAILABLE = 5
 EXIT_BY_STATUS = {400: 6, 403: 7, 404: 8, 409: 9}
 
 _brand = click.option("--brand", required=True, help="The brand's id (uuid).")
@@ -74,12 +71,7 @@ def posts() -> None:
 @contextmanager
 def _engine() -> Iterator[Engine]:
     """An engine from the settings; every refusal becomes JSON and an exit code."""
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        click.echo(f"publisher: {exc}", err=True)
-        sys.exit(EXIT_CONFIG)
-    configure_logging(settings.log.format, settings.log.level)
+    settings = settings_or_exit()
     engine = make_engine(settings.database)
     try:
         yield engine

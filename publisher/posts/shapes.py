@@ -125,35 +125,29 @@ def value(raw: Any) -> Any:
     return raw
 
 
-def _pick(row: Mapping[Any, Any], fields: tuple[str, ...], **extra: Any) -> Any:
+def _pick(
+    row: Mapping[Any, Any], fields: tuple[str, ...], **extra: Any
+) -> dict[str, Any]:
+    """The named fields of the row as JSON values; `extra` overrides or adds."""
     return {
         name: extra[name] if name in extra else value(row.get(name)) for name in fields
     }
 
 
 def file_json(row: Mapping[Any, Any] | None) -> dict[str, Any] | None:
-    if row is None:
-        return None
-    shaped: dict[str, Any] = _pick(row, _FILE_FIELDS, type="file")
-    return shaped
+    return None if row is None else _pick(row, _FILE_FIELDS, type="file")
 
 
 def instance_json(
     row: Mapping[Any, Any], file: Mapping[Any, Any] | None
 ) -> dict[str, Any]:
-    shaped: dict[str, Any] = _pick(
-        row, _INSTANCE_FIELDS, file=file_json(file), type="template_instance"
-    )
-    return shaped
+    return _pick(row, _INSTANCE_FIELDS, file=file_json(file), type="template_instance")
 
 
 def asset_json(
     row: Mapping[Any, Any], file: Mapping[Any, Any] | None
 ) -> dict[str, Any]:
-    shaped: dict[str, Any] = _pick(
-        row, _ASSET_FIELDS, file=file_json(file), type="brand_asset"
-    )
-    return shaped
+    return _pick(row, _ASSET_FIELDS, file=file_json(file), type="brand_asset")
 
 
 def display_name(row: Mapping[Any, Any]) -> str | None:

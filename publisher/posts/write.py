@@ -137,9 +137,7 @@ def update_post(
         result = conn.execute(
             update(social_posts)
             .where(
-                posts.id == post_id,
-                posts.brand == brand_id,
-                posts.deleted_at.is_(None),
+                _live_post(brand_id, post_id),
                 posts.executed_at.is_(None),
                 posts.stage.not_in(SENT),
                 _no_live_lease(clock),
@@ -169,9 +167,7 @@ def delete_post(
         result = conn.execute(
             update(social_posts)
             .where(
-                posts.id == post_id,
-                posts.brand == brand_id,
-                posts.deleted_at.is_(None),
+                _live_post(brand_id, post_id),
                 posts.stage.not_in(SENT),
             )
             .values(deleted_at=now or clock)
@@ -314,14 +310,17 @@ def _check_references(conn: Connection, brand: UUID, body: PostBody) -> None:
             )
 
 
+def _live_post(brand: UUID, post: UUID) -> ColumnElement[bool]:
+    """The brand's post, not deleted: what every change and its explanation name."""
+    return and_(posts.id == post, posts.brand == brand, posts.deleted_at.is_(None))
+
+
 def _why_not(
     conn: Connection, brand: UUID, post: UUID, clock: datetime, verb: str
 ) -> Exception:
     """Why the guarded UPDATE matched nothing, read after the fact."""
     row = conn.execute(
-        select(social_posts).where(
-            posts.id == post, posts.brand == brand, posts.deleted_at.is_(None)
-        )
+        select(social_posts).where(_live_post(brand, post))
     ).one_or_none()
     if row is None:
         return NotFound.one("post", "post_exists", f"no post {post} in brand {brand}")
