@@ -14,6 +14,7 @@ was (SQLite and PostgreSQL both have transactional DDL).
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from importlib.resources import files
 
@@ -34,6 +35,9 @@ RELEASED = "0001"
 _RELEASED_TABLES = frozenset(metadata.tables) - {"webhook_outbox"}
 # Any number will do, as long as it is the same for every `db init`.
 _LOCK_KEY = 0x7075626C
+# Alembic's commands install their context as a module-wide proxy, so two threads
+# of one process upgrading (different databases) at once would trip over each other.
+_ALEMBIC = threading.Lock()
 
 logger = structlog.get_logger(__name__)
 # Alembic's info lines are sentences, not events; `schema_upgraded` says what it did.
@@ -79,7 +83,8 @@ def current_revision(conn: Connection) -> str | None:
 
 def upgrade_schema(engine: Engine) -> Upgrade:
     """Create, recognise or upgrade, so the database ends at the newest revision."""
-    done = _upgrade(engine)
+    with _ALEMBIC:
+        done = _upgrade(engine)
     logger.info(
         "schema_upgraded",
         before=done.before,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.chaos.points import POINT_NAMES
-from tests.chaos.runner import RANDOM, Plan, run_plan, table
+from tests.chaos.runner import HARNESS, RANDOM, Plan, run_plan, table
 from tests.pg import Cluster
 
 pytestmark = [pytest.mark.postgres, pytest.mark.acceptance]
@@ -25,6 +25,7 @@ def test_kills_at_every_point_never_publish_twice_or_lose_a_post(
     figures = run_plan(plan, pg_cluster.url, tmp_path, say=lambda _line: None)
 
     report = table(figures)
+    assert HARNESS not in figures, figures[HARNESS].problems
     for name in [*POINT_NAMES, RANDOM]:
         f = figures[name]
         assert f.runs == (plan.rounds if name == RANDOM else plan.runs_per_point)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -326,6 +327,37 @@ def test_an_older_revision_is_upgraded_without_recognising(tmp_path: Path) -> No
     assert result.stdout.splitlines() == [
         f"upgraded the schema from revision {RELEASED} to {head_revision()}"
     ]
+
+
+def test_threads_upgrading_their_own_databases_at_once_all_succeed(
+    tmp_path: Path,
+) -> None:
+    """Alembic keeps its context module-wide; the chaos harness and any service
+    that sets up several databases from threads upgrade side by side."""
+    engines = [create_engine(f"sqlite:///{tmp_path}/db{n}.db") for n in range(6)]
+    for engine in engines[::2]:
+        _migrate_empty(engine, RELEASED)
+    start = threading.Barrier(len(engines))
+    errors: list[BaseException] = []
+
+    def upgrade(engine: Engine) -> None:
+        start.wait()
+        try:
+            upgrade_schema(engine)
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=upgrade, args=(e,)) for e in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    for engine in engines:
+        with engine.connect() as conn:
+            assert current_revision(conn) == head_revision()
+        engine.dispose()
 
 
 def test_an_unversioned_current_schema_is_stamped_and_left(tmp_path: Path) -> None:

@@ -48,13 +48,17 @@ def new_database(cluster_url: str) -> str:
     """A fresh database with the schema, on the cluster `cluster_url` names."""
     name = f"chaos_{next(_databases)}_{random.randrange(10**6)}"
     admin = create_engine(cluster_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    admin.dispose()
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE {name}"))
+    finally:
+        admin.dispose()
     url = cluster_url.rsplit("/", 1)[0] + "/" + name
     engine = create_engine(url)
-    init_schema(engine)
-    engine.dispose()
+    try:
+        init_schema(engine)
+    finally:
+        engine.dispose()
     return url
 
 
