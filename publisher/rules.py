@@ -25,7 +25,7 @@ MAX_CAPTION_CHARS = 2200
 MAX_HASHTAGS = 30
 MAX_MENTIONS = 20
 
-_HASHTAG = re.compile(r"#\w")
+_HASHTAG = re.compile(r"#\w+")
 _MENTION = re.compile(r"(?<![\w.])@[A-Za-z0-9._]*[A-Za-z0-9_]")
 
 
@@ -38,14 +38,24 @@ class RuleViolation:
     message: str
 
 
+def hashtag_spans(caption: str) -> list[tuple[int, int]]:
+    """Where each hashtag is (its ``#`` and the word after it), in order."""
+    return [match.span() for match in _HASHTAG.finditer(caption)]
+
+
+def mention_spans(caption: str) -> list[tuple[int, int]]:
+    """Where each @mention is (its ``@`` and the username), in order."""
+    return [match.span() for match in _MENTION.finditer(caption)]
+
+
 def hashtag_count(caption: str) -> int:
     """How many hashtags the caption carries, as the module docstring defines them."""
-    return len(_HASHTAG.findall(caption))
+    return len(hashtag_spans(caption))
 
 
 def mention_count(caption: str) -> int:
     """How many @mentions the caption carries, as the module docstring defines them."""
-    return len(_MENTION.findall(caption))
+    return len(mention_spans(caption))
 
 
 def caption_problems(caption: str) -> list[RuleViolation]:

@@ -144,6 +144,25 @@ class WebhookSettings(_Section):
         return self
 
 
+class CaptionSettings(_Section):
+    base_url: AnyHttpUrl | None
+    model: str | None = Field(min_length=1)
+    api_key: SecretStr | None
+    timeout_seconds: float = Field(gt=0, le=600)
+    max_retries: int = Field(ge=0, le=10)
+    max_photos: int = Field(ge=0, le=20)
+    max_image_side: int = Field(ge=64, le=4096)
+
+    @model_validator(mode="after")
+    def _model_with_url(self) -> CaptionSettings:
+        if self.base_url is not None and self.model is None:
+            raise ValueError(
+                "config key captions.base_url is set, so captions.model (or "
+                "PUBLISHER_CAPTIONS_MODEL) must name the model to ask"
+            )
+        return self
+
+
 class Settings(BaseSettings):
     """Every setting of publisher, frozen after validation."""
 
@@ -164,6 +183,7 @@ class Settings(BaseSettings):
     health: HealthSettings
     metrics: MetricsSettings
     webhooks: WebhookSettings
+    captions: CaptionSettings
 
     @property
     def sandbox_on(self) -> bool:
@@ -224,15 +244,21 @@ def load_settings() -> Settings:
         raise SettingsError(_describe(exc)) from None
 
 
+_SECRET_KEYS = (("webhooks", "secret"), ("captions", "api_key"))
+
+
 def _refuse_file_secret(given: dict[str, Any], origin: str) -> None:
     """Configuration files get copied, committed and read by many; the webhook
-    secret lives only in the environment (a systemd credential, a secret store)."""
-    section = given.get("webhooks")
-    if isinstance(section, dict) and section.get("secret") is not None:
-        raise SettingsError(
-            f"{origin}: config key webhooks.secret must not be in a file; "
-            "set PUBLISHER_WEBHOOKS_SECRET in the environment instead"
-        )
+    secret and the model's API key live only in the environment (a systemd
+    credential, a secret store)."""
+    for section_name, key in _SECRET_KEYS:
+        section = given.get(section_name)
+        if isinstance(section, dict) and section.get(key) is not None:
+            variable = f"{ENV_PREFIX}{section_name}_{key}".upper()
+            raise SettingsError(
+                f"{origin}: config key {section_name}.{key} must not be in a file; "
+                f"set {variable} in the environment instead"
+            )
 
 
 def _defaults_text() -> str:

@@ -6,9 +6,11 @@ Every function takes the brand and never reads, changes or counts another
 brand's rows, whatever ids it is given.
 """
 
+from publisher.posts.caption import recommend_caption
 from publisher.posts.errors import (
     Conflict,
     Forbidden,
+    ModelUnavailable,
     NotFound,
     PostsError,
     Problem,
@@ -20,6 +22,7 @@ from publisher.posts.write import create_post, delete_post, disconnect_page, upd
 __all__ = [
     "Conflict",
     "Forbidden",
+    "ModelUnavailable",
     "NotFound",
     "PostsError",
     "Problem",
@@ -30,5 +33,6 @@ __all__ = [
     "get_post",
     "list_posts",
     "post_stats",
+    "recommend_caption",
     "update_post",
 ]

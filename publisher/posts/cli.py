@@ -3,7 +3,8 @@ the module returns. A refusal is printed as the module's error JSON on standard
 error, and the exit code names its kind.
 
 Exit codes: 0 done; 2 bad configuration; 5 the database cannot be reached;
-6 invalid input (400); 7 forbidden (403); 8 not found (404); 9 conflict (409).
+6 invalid input (400); 7 forbidden (403); 8 not found (404); 9 conflict (409);
+10 the caption model gave no usable answer (502).
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from publisher.cli_settings import EXIT_UNAVAILABLE, settings_or_exit
 from publisher.db import make_engine
-from publisher.posts import read, write
+from publisher.posts import caption, read, write
 from publisher.posts.errors import PostsError, ValidationFailed
 from publisher.posts.query import ORDER_FIELDS, STATUSES
 from publisher.tables import MEDIUMS, metadata
 
-EXIT_BY_STATUS = {400: 6, 403: 7, 404: 8, 409: 9}
+EXIT_BY_STATUS = {400: 6, 403: 7, 404: 8, 409: 9, 502: 10}
 
 _brand = click.option("--brand", required=True, help="The brand's id (uuid).")
 _associations = click.option(
@@ -259,3 +260,21 @@ def update_command(
 def delete_command(brand: str, post: str) -> None:
     """Soft-delete a post; prints nothing (the API's 204)."""
     _run(lambda engine: write.delete_post(engine, brand, post))
+
+
+@posts.command("caption")
+@_brand
+@click.option("--id", "post", required=True, help="The post's id (uuid).")
+@click.option(
+    "--listing",
+    help="A listing of the brand to ground the caption in, instead of (or when "
+    "there is none) the one the post's template instance was made for.",
+)
+def caption_command(brand: str, post: str, listing: str | None) -> None:
+    """Recommend a caption for a post; the post itself is not changed.
+
+    The model configured under `captions` writes it from the listing's facts and
+    photos, or from the creative and its template; without one, the built-in
+    writer composes it from the same facts.
+    """
+    _run(lambda engine: caption.recommend_caption(engine, brand, post, listing))

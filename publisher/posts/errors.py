@@ -76,3 +76,11 @@ class Conflict(PostsError):
 
     status = 409
     code = "Conflict"
+
+
+class ModelUnavailable(PostsError):
+    """The caption model gave no usable answer (502): it timed out, could not be
+    reached, refused the key or answered with an error. Nothing was changed."""
+
+    status = 502
+    code = "ModelUnavailable"

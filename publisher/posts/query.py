@@ -30,7 +30,7 @@ STATUSES = ("executed", "scheduled", "draft", "any")
 ORDER_FIELDS = ("created_at", "updated_at", "due_at", "executed_at")
 DEFAULT_ORDER = "-created_at"
 
-_asset_file = files.alias("asset_file")
+asset_file = files.alias("asset_file")
 
 
 def as_uuid(raw: UUID | str, field: str) -> UUID:
@@ -94,7 +94,7 @@ def scoped(brand: UUID, *columns: Any) -> Select[Any]:
             brand_assets,
             and_(brand_assets.c.id == posts.asset, brand_assets.c.brand == brand),
         )
-        .outerjoin(_asset_file, _asset_file.c.id == brand_assets.c.file)
+        .outerjoin(asset_file, asset_file.c.id == brand_assets.c.file)
         .where(posts.brand == brand, posts.deleted_at.is_(None))
     )
 
@@ -136,7 +136,7 @@ def filters(
     if video is not None:
         is_video = or_(
             func.coalesce(templates.c.video, false()),
-            func.coalesce(_asset_file.c.mime.like("video/%"), false()),
+            func.coalesce(asset_file.c.mime.like("video/%"), false()),
         )
         terms.append(is_video if video else not_(is_video))
     wanted = listed(mediums, "mediums", MEDIUMS)

@@ -1,0 +1,78 @@
+"""Caption recommendations: from a post's facts to a caption that fits Instagram.
+
+`recommend` asks the configured model (`captions.base_url`) with the facts and the
+images that ground them, or, with no model configured, lets the built-in writer
+compose the caption. Either way the result is fitted to Instagram's rules before
+it is returned. Nothing here reads or writes the database: `publisher.posts`
+gathers the facts and answers the caller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import requests
+
+from publisher.captions.builtin import write_caption
+from publisher.captions.facts import CreativeFacts, Grounding, ListingFacts
+from publisher.captions.fit import fit_caption
+from publisher.captions.images import shown_images, spread_sample
+from publisher.captions.model import ModelFailed, ask_model
+from publisher.captions.prompt import messages
+from publisher.settings import CaptionSettings, MediaSettings
+
+BUILTIN = "builtin"
+MODEL = "model"
+
+__all__ = [
+    "BUILTIN",
+    "MODEL",
+    "CreativeFacts",
+    "Grounding",
+    "ListingFacts",
+    "ModelFailed",
+    "Recommendation",
+    "recommend",
+]
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """A caption, who wrote it, and what grounded it."""
+
+    caption: str
+    source: str
+    model: str | None
+    images_sent: int
+    adjustments: list[str] = field(default_factory=list)
+
+
+def recommend(
+    grounding: Grounding, captions: CaptionSettings, media: MediaSettings
+) -> Recommendation:
+    """A caption for the post; raises ModelFailed when the model gives none."""
+    if captions.base_url is None:
+        fitted = fit_caption(write_caption(grounding))
+        return Recommendation(fitted.caption, BUILTIN, None, 0, fitted.adjustments)
+    with requests.Session() as session:
+        images = shown_images(
+            _image_urls(grounding, captions.max_photos),
+            session=session,
+            timeout=(5.0, media.fetch_timeout_seconds),
+            max_bytes=media.max_download_bytes,
+            max_side=captions.max_image_side,
+        )
+    answer = ask_model(captions, messages(grounding, images))
+    fitted = fit_caption(answer.text)
+    return Recommendation(
+        fitted.caption, MODEL, answer.model, len(images), fitted.adjustments
+    )
+
+
+def _image_urls(grounding: Grounding, max_photos: int) -> list[str]:
+    """A spread sample of the listing's photos; the creative when there are none
+    (a post not about a listing, or a listing without photos)."""
+    if grounding.listing is not None and grounding.listing.photo_urls:
+        return spread_sample(grounding.listing.photo_urls, max_photos)
+    image = grounding.creative.image_url
+    return [image] if image else []

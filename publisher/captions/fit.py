@@ -1,0 +1,98 @@
+"""Make a written caption fit Instagram's rules, whoever wrote it.
+
+A model may wrap its answer in quotes or a code fence, add forty hashtags or run
+past 2,200 characters. The answer is tidied, extra hashtags are dropped, extra
+@mentions lose their `@` (the name stays as text), and an over-long caption is cut
+at a word and ends with an ellipsis. Each change is reported, so the person who
+asked sees what was done to the text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from publisher.rules import (
+    MAX_CAPTION_CHARS,
+    MAX_HASHTAGS,
+    MAX_MENTIONS,
+    caption_problems,
+    hashtag_spans,
+    mention_spans,
+)
+
+_FENCE = re.compile(r"^```[\w-]*\n(?P<body>.*?)\n?```$", re.DOTALL)
+_LABEL = re.compile(r"^(?:instagram\s+)?caption\s*:\s*", re.IGNORECASE)
+_QUOTES = {'"': '"', "'": "'", "“": "”", "«": "»"}
+_ELLIPSIS = "…"
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """The caption as returned, and what was changed to make it fit."""
+
+    caption: str
+    adjustments: list[str] = field(default_factory=list)
+
+
+def tidy(answer: str) -> str:
+    """The caption inside a model's answer: no fence, label or wrapping quotes."""
+    text = answer.strip()
+    fenced = _FENCE.match(text)
+    if fenced:
+        text = fenced.group("body").strip()
+    text = _LABEL.sub("", text, count=1)
+    closing = _QUOTES.get(text[:1])
+    if closing and len(text) > 1 and text.endswith(closing):
+        text = text[1:-1].strip()
+    return text
+
+
+def fit_caption(caption: str) -> Fitted:
+    """The caption within 2,200 characters, 30 hashtags and 20 mentions."""
+    adjustments: list[str] = []
+    hashtags = hashtag_spans(caption)
+    if len(hashtags) > MAX_HASHTAGS:
+        caption = _remove(caption, hashtags[MAX_HASHTAGS:])
+        adjustments.append(f"kept the first {MAX_HASHTAGS} of {len(hashtags)} hashtags")
+    mentions = mention_spans(caption)
+    if len(mentions) > MAX_MENTIONS:
+        ats = {start for start, _ in mentions[MAX_MENTIONS:]}
+        caption = "".join(ch for at, ch in enumerate(caption) if at not in ats)
+        adjustments.append(
+            f"kept the first {MAX_MENTIONS} of {len(mentions)} @mentions "
+            "(the others stay as plain names)"
+        )
+    if len(caption) > MAX_CAPTION_CHARS:
+        before = len(caption)
+        caption = _cut(caption, MAX_CAPTION_CHARS)
+        adjustments.append(
+            f"cut from {before:,} to {len(caption):,} characters "
+            f"(Instagram allows {MAX_CAPTION_CHARS:,})"
+        )
+    assert not caption_problems(caption), caption_problems(caption)
+    return Fitted(caption, adjustments)
+
+
+def _remove(text: str, spans: list[tuple[int, int]]) -> str:
+    """The text without the spans, and without the blank runs they leave."""
+    kept = []
+    last = 0
+    for start, end in spans:
+        kept.append(text[last:start])
+        last = end
+    kept.append(text[last:])
+    joined = "".join(kept)
+    joined = re.sub(r"[ \t]{2,}", " ", joined)
+    joined = re.sub(r"[ \t]+\n", "\n", joined)
+    return joined.strip()
+
+
+def _cut(text: str, limit: int) -> str:
+    """At most `limit` characters, cut at the last space or line break before it.
+    A cut hashtag or mention would be a different one, so a partial word goes."""
+    room = text[: limit - len(_ELLIPSIS)]
+    cut = max(room.rfind(" "), room.rfind("\n"))
+    if cut > limit // 2:
+        room = room[:cut]
+    return room.rstrip(" \n,.;:-") + _ELLIPSIS

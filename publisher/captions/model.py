@@ -1,0 +1,114 @@
+"""The model: an OpenAI-compatible chat-completions endpoint that takes images.
+
+The `openai` client does the HTTP work, including its retries of timeouts, dropped
+connections, 429 and 5xx answers with exponential backoff. Whatever still fails is
+a `ModelFailed` naming the rule (timeout, unreachable, refused key, error answer,
+empty answer) in words an operator can act on. The API key is sent only in the
+Authorization header and never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import openai
+
+from publisher.captions.fit import tidy
+from publisher.settings import CaptionSettings
+
+# The client logs each request and retry through the standard library; its own
+# events would repeat ours, and a debug line must never carry a header.
+for _name in ("openai", "httpx", "httpx2", "httpcore", "httpcore2"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+
+# Local servers check no key, but the client refuses to start without one.
+_NO_KEY = "no-key"
+
+
+class ModelFailed(Exception):
+    """The model gave no usable caption; `rule` is a stable name of why."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The caption the model wrote (tidied, not yet fitted) and its model's name."""
+
+    text: str
+    model: str
+
+
+def ask_model(settings: CaptionSettings, messages: list[Any]) -> Answer:
+    """Send the messages and return the caption in the answer."""
+    assert settings.base_url is not None and settings.model is not None
+    where = urlsplit(str(settings.base_url)).netloc
+    key = settings.api_key.get_secret_value() if settings.api_key else _NO_KEY
+    tries = settings.max_retries + 1
+    with openai.OpenAI(
+        base_url=str(settings.base_url),
+        api_key=key or _NO_KEY,
+        timeout=settings.timeout_seconds,
+        max_retries=settings.max_retries,
+    ) as client:
+        try:
+            response = client.chat.completions.create(
+                model=settings.model, messages=messages
+            )
+        except openai.APITimeoutError:
+            raise ModelFailed(
+                "model_timeout",
+                f"the model at {where} did not answer within "
+                f"{settings.timeout_seconds:g} s ({_times(tries)}); try again later",
+            ) from None
+        except openai.APIConnectionError as exc:
+            raise ModelFailed(
+                "model_unreachable",
+                f"cannot reach the model at {where} ({_times(tries)}): {exc}",
+            ) from None
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+            raise ModelFailed(
+                "model_key",
+                f"the model at {where} refused the API key ({exc.status_code}); "
+                "check PUBLISHER_CAPTIONS_API_KEY",
+            ) from None
+        except openai.APIStatusError as exc:
+            raise ModelFailed(
+                "model_error",
+                f"the model at {where} answered {exc.status_code} "
+                f"({_times(tries)}): {_detail(exc)}",
+            ) from None
+        except openai.APIError as exc:
+            raise ModelFailed(
+                "model_answer",
+                f"the model at {where} sent an answer not understood"
+                f" ({exc.__class__.__name__})",
+            ) from None
+    choice = response.choices[0] if response.choices else None
+    text = tidy(choice.message.content or "") if choice is not None else ""
+    if not text:
+        raise ModelFailed(
+            "model_empty", f"the model at {where} answered without a caption"
+        )
+    return Answer(text, response.model or settings.model)
+
+
+def _times(tries: int) -> str:
+    return "1 try" if tries == 1 else f"{tries} tries"
+
+
+def _detail(exc: openai.APIStatusError) -> str:
+    """The server's own message, short (a proxy may answer with a whole page)."""
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        message = inner.get("message") if isinstance(inner, dict) else inner
+        if message:
+            return str(message)[:200]
+    return exc.message[:200]
