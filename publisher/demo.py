@@ -3,7 +3,8 @@
 It creates the SQLite database and a sample brand with a connected page, renders
 real PNG creatives, schedules posts due now and one a minute ahead (plus one whose
 image Instagram would refuse), runs the daemon against the simulator until they have
-all ended, and prints how each one did.
+all ended, and prints how each one did. Last, it asks for caption recommendations
+for two of the posts: one grounded in its listing, one in its holiday creative.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from publisher import sample
 from publisher.daemon import EXIT_FAILED, EXIT_OK
 from publisher.db import init_schema, make_engine
 from publisher.logs import configure_logging
+from publisher.posts import PostsError, recommend_caption
 from publisher.runtime import build_worker
 from publisher.sandbox import Sandbox
 from publisher.settings import Settings
@@ -35,12 +37,14 @@ class DemoPost:
     due_in: timedelta
     caption: str
     expect_failure: bool = False
+    recommend: bool = False
 
 
 def _schedule(
     engine: Engine, settings: Settings
-) -> tuple[list[tuple[DemoPost, UUID]], str]:
-    """The demo's brand, page and posts; returns them and the page's account id."""
+) -> tuple[list[tuple[DemoPost, UUID]], str, UUID]:
+    """The demo's brand, page and posts; returns them, the page's account id and
+    the brand."""
     media_dir: Path = settings.media.directory
     base = settings.media_url
     now = datetime.now(UTC)
@@ -112,6 +116,7 @@ def _schedule(
                     "template, PNG 4:5",
                     now_,
                     "Just listed: 12 Harbor View Road. 4 bd, 2.5 ba. #justlisted",
+                    recommend=True,
                 ),
                 flyer,
             ),
@@ -131,6 +136,7 @@ def _schedule(
                     "template, PNG 1:1",
                     now_,
                     "Merry Christmas from all of us at Harbor Realty!",
+                    recommend=True,
                 ),
                 holiday,
             ),
@@ -165,7 +171,7 @@ def _schedule(
                 **creative,
             )
             scheduled.append((post, post_id))
-    return scheduled, str(ig_user_id)
+    return scheduled, str(ig_user_id), brand
 
 
 def run_demo(settings: Settings) -> int:
@@ -186,7 +192,7 @@ def run_demo(settings: Settings) -> int:
         try:
             # The sandbox first: if it cannot start, nothing has been scheduled.
             with Sandbox(settings, engine) as sandbox:
-                scheduled, ig_user_id = _schedule(engine, settings)
+                scheduled, ig_user_id, brand = _schedule(engine, settings)
                 sandbox.register_pages()
                 click.echo(
                     f"Scheduled {len(scheduled)} posts in {shown}; one is due a "
@@ -195,12 +201,52 @@ def run_demo(settings: Settings) -> int:
                 )
                 worker.daemon.run_until([post_id for _p, post_id in scheduled], 300)
                 publishes = sandbox.control("publishes", None)
+            captions = _recommendations(engine, settings, brand, scheduled)
         finally:
             worker.close()
             configure_logging(settings.log.format, settings.log.level)
     assert isinstance(publishes, dict)
     ours = [p for p in publishes["data"] if p.get("ig_user_id") == ig_user_id]
-    return _report(engine, scheduled, len(ours))
+    code = _report(engine, scheduled, len(ours))
+    _show_captions(settings, captions)
+    return code
+
+
+def _recommendations(
+    engine: Engine,
+    settings: Settings,
+    brand: UUID,
+    scheduled: list[tuple[DemoPost, UUID]],
+) -> list[tuple[str, dict[str, Any]]]:
+    """Caption recommendations for the posts that ask for one (the answer, or the
+    error a model gave: the demo's outcome is the publishing, not the captions)."""
+    found = []
+    for post, post_id in scheduled:
+        if post.recommend:
+            try:
+                answer = recommend_caption(engine, brand, post_id, settings=settings)
+            except PostsError as exc:
+                answer = exc.to_json()
+            found.append((post.title, answer))
+    return found
+
+
+def _show_captions(settings: Settings, captions: list[tuple[str, Any]]) -> None:
+    writer = (
+        f"the model {settings.captions.model}"
+        if settings.captions.base_url
+        else "the built-in writer; set captions.base_url to ask a model"
+    )
+    click.echo("")
+    click.echo(f"Caption recommendations (`publisher posts caption`, {writer}):")
+    for title, answer in captions:
+        data = answer.get("data")
+        if data is None:
+            click.echo(f"\n{title}: no recommendation: {answer['message']}")
+            continue
+        click.echo(f"\n{title} (grounded in its {data['grounding']}):")
+        for line in data["caption"].splitlines():
+            click.echo(f"    {line}" if line else "")
 
 
 def _report(

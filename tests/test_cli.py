@@ -59,6 +59,10 @@ def test_demo_publishes_all_but_the_preflight_post(tmp_path: Path) -> None:
     [bad] = failed
     assert bad[4]
     assert "between 4:5 and 1.91:1" in bad[5]
+    # The demo ends with the built-in writer's recommendations.
+    assert "the built-in writer" in result.stdout
+    assert "Just listed: 12 Harbor View Road, Portland, ME 04101" in result.stdout
+    assert "Merry Christmas from Harbor Realty (demo)!" in result.stdout
 
 
 @pytest.mark.postgres

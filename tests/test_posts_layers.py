@@ -1,5 +1,5 @@
 """The read/write module sits beside the worker: it imports only the shared
-rooms, and nothing the worker runs imports it."""
+rooms and the caption writers, and nothing the worker runs imports either."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import publisher
 
 PACKAGE = Path(publisher.__file__).parent
 ALLOWED = {
+    "publisher.captions",
+    "publisher.captions.facts",
     "publisher.cli_settings",
     "publisher.db",
     "publisher.logs",
@@ -35,8 +37,27 @@ def test_posts_imports_only_the_shared_rooms() -> None:
         assert outside <= ALLOWED, (path.name, outside - ALLOWED)
 
 
-def test_the_worker_never_imports_posts() -> None:
-    worker = [p for p in PACKAGE.rglob("*.py") if "posts" not in p.parts]
+# The caption writers read no database and know nothing of posts: facts in,
+# caption out. They share the creative download with the worker.
+CAPTIONS_ALLOWED = {"publisher.media_fetch", "publisher.rules", "publisher.settings"}
+
+
+def test_captions_import_only_rules_settings_and_the_download() -> None:
+    for path in (PACKAGE / "captions").glob("*.py"):
+        outside = {n for n in imported(path) if not n.startswith("publisher.captions")}
+        assert outside <= CAPTIONS_ALLOWED, (path.name, outside - CAPTIONS_ALLOWED)
+
+
+def test_the_worker_never_imports_posts_or_captions() -> None:
+    worker = [
+        p
+        for p in PACKAGE.rglob("*.py")
+        if "posts" not in p.parts and "captions" not in p.parts
+    ]
     worker.remove(PACKAGE / "cli.py")  # registers the `posts` command group
+    worker.remove(PACKAGE / "demo.py")  # shows a caption recommendation too
     for path in worker:
-        assert not any(n.startswith("publisher.posts") for n in imported(path)), path
+        names = imported(path)
+        assert not any(
+            n.startswith(("publisher.posts", "publisher.captions")) for n in names
+        ), path
