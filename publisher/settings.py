@@ -160,6 +160,12 @@ class CaptionSettings(_Section):
                 "config key captions.base_url is set, so captions.model (or "
                 "PUBLISHER_CAPTIONS_MODEL) must name the model to ask"
             )
+        if self.model is not None and self.base_url is None:
+            raise ValueError(
+                "config key captions.model is set, so captions.base_url (or "
+                "PUBLISHER_CAPTIONS_BASE_URL) must name its endpoint, e.g. "
+                "https://api.openai.com/v1 (without both, the built-in writer answers)"
+            )
         return self
 
 
@@ -327,8 +333,8 @@ def _describe(exc: ValidationError) -> str:
 
 def _describe_one(error: Any) -> str:
     key = ".".join(str(part) for part in error["loc"])
-    if not key:
-        # A rule across keys; its message names them.
+    if not key or (error["type"] == "value_error" and key in Settings.model_fields):
+        # A rule across keys (of a section, or of the whole); its message names them.
         return str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         section = key.rpartition(".")[0]

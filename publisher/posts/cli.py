@@ -10,6 +10,7 @@ Exit codes: 0 done; 2 bad configuration; 5 the database cannot be reached;
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -82,9 +83,11 @@ def _engine() -> Iterator[Engine]:
     except (OperationalError, ProgrammingError) as exc:
         missing = _missing_tables(engine)
         if missing:
+            shown = engine.url.render_as_string(hide_password=True)
             click.echo(
-                f"publisher: the database has no {', '.join(missing)} table; "
-                "run `publisher db init` first",
+                f"publisher: the database {shown} has no {', '.join(missing)} "
+                "table; run `publisher db init` first (or point "
+                "PUBLISHER_DATABASE_URL at the right database)",
                 err=True,
             )
             sys.exit(EXIT_UNAVAILABLE)
@@ -92,6 +95,10 @@ def _engine() -> Iterator[Engine]:
             raise
         click.echo(f"publisher: cannot reach the database: {exc.orig}", err=True)
         sys.exit(EXIT_UNAVAILABLE)
+    except KeyboardInterrupt:
+        # Ctrl-C while waiting (for a caption model, say): the shell's code.
+        click.echo("publisher: interrupted", err=True)
+        sys.exit(128 + signal.SIGINT)
     finally:
         engine.dispose()
 
