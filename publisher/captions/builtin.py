@@ -149,7 +149,8 @@ def _listing_caption(listing: ListingFacts, creative: CreativeFacts) -> str:
 def _count(value: int | Decimal | None, noun: str) -> str | None:
     if value is None:
         return None
-    number = f"{value:g}" if isinstance(value, Decimal) else str(value)
+    # A NUMERIC(4,1) column gives Decimal("2.0"): two bathrooms, not "2.0".
+    number = f"{value.normalize():f}" if isinstance(value, Decimal) else str(value)
     return f"{number} {noun}" + ("" if number == "1" else "s")
 
 
