@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import requests
 import structlog
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from publisher.media_fetch import CreativeUnavailable, FetchRetry, fetch_creative
 
@@ -107,8 +107,11 @@ def _shrunk_jpeg(data: bytes, max_side: int) -> tuple[bytes, int, int]:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
                 image.draft("RGB", (max_side, max_side))
-                image.thumbnail((max_side, max_side))
-                rgb = image.convert("RGB")
+                # A phone photo is stored sideways with an EXIF orientation tag;
+                # the model sees it the way it is meant to be looked at.
+                upright = ImageOps.exif_transpose(image)
+                upright.thumbnail((max_side, max_side))
+                rgb = upright.convert("RGB")
     except (
         Image.DecompressionBombWarning,
         Image.DecompressionBombError,

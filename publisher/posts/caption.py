@@ -145,6 +145,7 @@ def _post_row(conn: Connection, brand: UUID, post: UUID) -> RowMapping:
             asset_file.c.url.label("asset_url"),
             asset_file.c.mime.label("asset_mime"),
             asset_file.c.preview_url.label("asset_preview"),
+            asset_file.c.deleted_at.label("asset_file_deleted"),
         )
         .join(brands, brands.c.id == posts.brand)
         .outerjoin(
@@ -176,6 +177,9 @@ def _creative(row: RowMapping) -> CreativeFacts:
         )
     else:
         url, mime, preview = row["asset_url"], row["asset_mime"], row["asset_preview"]
+        if row["asset_file_deleted"] is not None:
+            # Like a deleted render above: a deleted file is shown to no one.
+            url = preview = None
         video = str(mime or "").startswith("video/")
         name, kind, medium = row["asset_label"], row["asset_type"], row["asset_medium"]
     # A video cannot be shown to the model; its preview image can.
