@@ -5,7 +5,7 @@ local vLLM/llama.cpp/Ollama server would answer, records every request exactly
 as it arrived (headers and raw body bytes, so a test can search the bytes for
 what must never be sent), and can be scripted per test: the caption it answers,
 a delay before answering, failures with a status before it answers, an empty
-answer.
+answer, a body that is no chat completion at all.
 """
 
 from __future__ import annotations
@@ -91,6 +91,10 @@ class Script:
     failures: list[int] = field(default_factory=list)
     always_status: int | None = None
     empty: bool = False
+    # A whole body sent as is with a 200, instead of a chat completion (what a
+    # web page or a proxy behind a wrong base_url answers).
+    raw: bytes | None = None
+    content_type: str = "application/json"
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -157,6 +161,8 @@ class ModelServer(LoopbackServer):
         status = failure or script.always_status
         if status is not None:
             return _error(status, f"scripted failure {status}")
+        if script.raw is not None:
+            return Response(script.raw, status=200, content_type=script.content_type)
         return Response(
             json.dumps(_completion(script, recorded)),
             status=200,

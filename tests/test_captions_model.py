@@ -110,6 +110,41 @@ def test_an_empty_answer_is_reported(world: CaptionWorld) -> None:
     assert world.row(post) == before
 
 
+@pytest.mark.parametrize(
+    ("raw", "content_type"),
+    [
+        (b"<html><body>Sign in to the proxy</body></html>", "text/html"),
+        (b"{not json", "application/json"),
+        (b'{"object": "list", "data": []}', "application/json"),
+        (b'{"choices": [{"index": 0}]}', "application/json"),
+        (b'{"choices": [{"message": {"content": 42}}]}', "application/json"),
+    ],
+)
+def test_an_answer_that_is_no_chat_completion_is_reported(
+    world: CaptionWorld, raw: bytes, content_type: str
+) -> None:
+    post = _listing_post(world)
+    before = world.row(post)
+    world.model.script(raw=raw, content_type=content_type)
+
+    refused = _refusal(world, post)
+
+    assert refused.problems[0].rule == "model_answer"
+    assert "not understood" in refused.problems[0].message
+    assert world.row(post) == before
+
+
+def test_a_completion_without_text_is_an_empty_answer(world: CaptionWorld) -> None:
+    post = _listing_post(world)
+    world.model.script(
+        raw=b'{"model": "m", "choices": [{"message": {"role": "assistant"}}]}'
+    )
+
+    refused = _refusal(world, post)
+
+    assert refused.problems[0].rule == "model_empty"
+
+
 def test_an_answer_in_a_fence_with_a_label_is_tidied(world: CaptionWorld) -> None:
     post = _listing_post(world)
     world.model.script(answer='```\nCaption: "Welcome home to the harbor."\n```')

@@ -178,7 +178,8 @@ def _creative(row: RowMapping) -> CreativeFacts:
     else:
         url, mime, preview = row["asset_url"], row["asset_mime"], row["asset_preview"]
         if row["asset_file_deleted"] is not None:
-            # Like a deleted render above: a deleted file is shown to no one.
+            # A deleted file is shown to no one (a deleted render is left out by
+            # the join in _post_row).
             url = preview = None
         video = str(mime or "").startswith("video/")
         name, kind, medium = row["asset_label"], row["asset_type"], row["asset_medium"]
