@@ -5,6 +5,7 @@ whole before and after every call: a recommendation never writes it."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
 from uuid import UUID
 
 import pytest
@@ -190,6 +191,19 @@ def test_an_unreachable_model_is_reported(world: CaptionWorld) -> None:
 
     assert refused.problems[0].rule == "model_unreachable"
     assert world.row(post) == before
+
+
+def test_a_password_in_the_base_url_is_not_in_the_error(world: CaptionWorld) -> None:
+    post = _listing_post(world)
+    world.model.script(always_status=500)
+    port = urlsplit(world.model.base_url).port
+    with_password = f"http://relay:hunter2-secret@127.0.0.1:{port}/v1"
+
+    refused = _refusal(world, post, captions_base_url=with_password)
+
+    message = refused.problems[0].message
+    assert message.startswith(f"the model at 127.0.0.1:{port} answered 500")
+    assert "hunter2" not in message
 
 
 def test_without_a_model_the_builtin_writer_answers_and_says_so(

@@ -49,7 +49,7 @@ class Answer:
 def ask_model(settings: CaptionSettings, messages: list[Any]) -> Answer:
     """Send the messages and return the caption in the answer."""
     assert settings.base_url is not None and settings.model is not None
-    where = urlsplit(str(settings.base_url)).netloc
+    where = _where(str(settings.base_url))
     key = settings.api_key.get_secret_value() if settings.api_key else _NO_KEY
     tries = settings.max_retries + 1
     with openai.OpenAI(
@@ -117,6 +117,15 @@ def _not_understood(where: str, why: str) -> ModelFailed:
     return ModelFailed(
         "model_answer", f"the model at {where} sent an answer not understood ({why})"
     )
+
+
+def _where(url: str) -> str:
+    """The host and port the messages name: never a user or password that the
+    base URL may carry (`https://user:secret@proxy/v1`)."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{parts.port}" if parts.port else host
 
 
 def _times(tries: int) -> str:
