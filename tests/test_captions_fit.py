@@ -32,6 +32,15 @@ def test_tidy_keeps_quotes_that_do_not_wrap_the_whole_answer() -> None:
     assert tidy(answer) == answer
 
 
+def test_tidy_drops_what_a_post_could_not_store() -> None:
+    answer = "Home\x00 sweet\x07 home \ud83d\n\nby the sea\t🌊"
+
+    tidied = tidy(answer)
+
+    assert tidied == "Home sweet home \n\nby the sea\t🌊"
+    tidied.encode("utf-8")
+
+
 def test_forty_hashtags_are_cut_to_the_first_thirty() -> None:
     tags = [f"#home{n}" for n in range(40)]
 

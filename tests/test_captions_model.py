@@ -155,6 +155,18 @@ def test_an_answer_in_a_fence_with_a_label_is_tidied(world: CaptionWorld) -> Non
     assert got["data"]["caption"] == "Welcome home to the harbor."
 
 
+def test_an_answer_a_post_could_not_store_is_cleaned(world: CaptionWorld) -> None:
+    post = _listing_post(world)
+    # Sent as the JSON escapes \u0000 and \ud83d, as a server may send them.
+    world.model.script(answer="Harbor\x00 views \ud83d and a deep garden.")
+
+    got = world.recommend(post)
+
+    caption = got["data"]["caption"]
+    assert caption == "Harbor views  and a deep garden."
+    caption.encode("utf-8")
+
+
 def test_the_key_goes_out_as_a_bearer_token(world: CaptionWorld) -> None:
     post = _listing_post(world)
 

@@ -10,6 +10,7 @@ asked sees what was done to the text.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from publisher.rules import (
@@ -36,8 +37,15 @@ class Fitted:
 
 
 def tidy(answer: str) -> str:
-    """The caption inside a model's answer: no fence, label or wrapping quotes."""
-    text = answer.strip()
+    """The caption inside a model's answer: no fence, label or wrapping quotes,
+    nothing a post could not store."""
+    # What a post could not store (a NUL, half of a surrogate pair) or Instagram
+    # would not show (other control characters) goes; line breaks and tabs stay.
+    text = "".join(
+        ch
+        for ch in answer
+        if ch in "\n\t" or unicodedata.category(ch) not in {"Cc", "Cs"}
+    ).strip()
     fenced = _FENCE.match(text)
     if fenced:
         text = fenced.group("body").strip()
