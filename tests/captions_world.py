@@ -21,6 +21,7 @@ from PIL import Image
 from sqlalchemy import Engine, create_engine, insert, select
 
 from publisher import sample
+from publisher.db import init_schema
 from publisher.posts import recommend_caption
 from publisher.settings import Settings
 from publisher.storage import MediaServer
@@ -194,9 +195,29 @@ class CaptionWorld:
 def world(
     pg_url: str, tmp_path: Path, make_settings: Callable[..., Settings]
 ) -> Iterator[CaptionWorld]:
+    """The production path: PostgreSQL."""
+    yield from _world(pg_url, tmp_path, make_settings)
+
+
+@pytest.fixture
+def sqlite_world(
+    sqlite_url: str, tmp_path: Path, make_settings: Callable[..., Settings]
+) -> Iterator[CaptionWorld]:
+    """SQLite's own path: the sandbox and the demo run on it."""
+    engine = create_engine(sqlite_url)
+    try:
+        init_schema(engine)
+    finally:
+        engine.dispose()
+    yield from _world(sqlite_url, tmp_path, make_settings)
+
+
+def _world(
+    url: str, tmp_path: Path, make_settings: Callable[..., Settings]
+) -> Iterator[CaptionWorld]:
     media_dir = tmp_path / "media"
     media_dir.mkdir()
-    engine = create_engine(pg_url)
+    engine = create_engine(url)
     try:
         with MediaServer(media_dir) as media, ModelServer() as model:
             with engine.begin() as conn:
@@ -206,15 +227,7 @@ def world(
                 )
                 page = sample.insert_page(conn, brand)
             yield CaptionWorld(
-                engine,
-                pg_url,
-                media,
-                media_dir,
-                model,
-                make_settings,
-                brand,
-                user,
-                page,
+                engine, url, media, media_dir, model, make_settings, brand, user, page
             )
     finally:
         engine.dispose()

@@ -15,10 +15,16 @@ import pytest
 from publisher import sample
 from publisher.rules import caption_problems
 from tests.builders import run_cli
-from tests.captions_world import COLOURS, CaptionWorld, world
+from tests.captions_world import (
+    COLOURS,
+    CaptionWorld,
+    colour_index,
+    sqlite_world,
+    world,
+)
 from tests.model_server import MODEL_NAME
 
-__all__ = ["world"]
+__all__ = ["sqlite_world", "world"]
 
 pytestmark = pytest.mark.acceptance
 
@@ -29,6 +35,10 @@ Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 @pytest.fixture
 def cli(world: CaptionWorld) -> Cli:
+    return _cli(world)
+
+
+def _cli(world: CaptionWorld) -> Cli:
     """The command with the model server configured (`model=False`: none) and
     debug logs; none of the caller's own PUBLISHER_ variables leaks into it."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("PUBLISHER_")}
@@ -161,6 +171,24 @@ def test_without_a_model_the_builtin_writer_answers(
     assert data["caption"].startswith("Merry Christmas from Harbor Realty!")
     assert caption_problems(data["caption"]) == []
     assert world.model.requests == []
+
+
+def test_on_sqlite_both_writers_answer(sqlite_world: CaptionWorld) -> None:
+    cli = _cli(sqlite_world)
+    post = _post(sqlite_world)
+
+    builtin = cli("--brand", str(sqlite_world.brand), "--id", str(post), model=False)
+    model = cli("--brand", str(sqlite_world.brand), "--id", str(post))
+
+    assert builtin.returncode == 0, builtin.stderr
+    caption = json.loads(builtin.stdout)["data"]["caption"]
+    assert caption.startswith("Just listed: 12 Harbor View Road")
+    assert "4 bedrooms · 2.5 bathrooms · 2,380 sq ft" in caption
+    assert model.returncode == 0, model.stderr
+    assert json.loads(model.stdout)["data"]["images"] == 2
+    (request,) = sqlite_world.model.requests
+    assert request.facts["listing"]["bathrooms"] == 2.5
+    assert [colour_index(url) for url in request.image_urls] == [0, 1]
 
 
 def _other_brand(world: CaptionWorld) -> UUID:
