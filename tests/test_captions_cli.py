@@ -78,6 +78,7 @@ def _assert_key_hidden(done: subprocess.CompletedProcess[str]) -> None:
     assert KEY[-8:] not in done.stdout + done.stderr
 
 
+@pytest.mark.postgres
 def test_success_prints_the_envelope_and_keeps_the_key_out_of_logs(
     world: CaptionWorld, cli: Cli
 ) -> None:
@@ -103,6 +104,7 @@ def test_success_prints_the_envelope_and_keeps_the_key_out_of_logs(
     assert world.row(post) == before
 
 
+@pytest.mark.postgres
 def test_a_model_failure_exits_10_with_error_json(
     world: CaptionWorld, cli: Cli
 ) -> None:
@@ -131,6 +133,7 @@ def test_a_model_failure_exits_10_with_error_json(
     assert world.row(post) == before
 
 
+@pytest.mark.postgres
 def test_an_unknown_post_exits_8(world: CaptionWorld, cli: Cli) -> None:
     done = cli("--brand", str(world.brand), "--id", str(uuid4()))
 
@@ -141,6 +144,7 @@ def test_an_unknown_post_exits_8(world: CaptionWorld, cli: Cli) -> None:
     assert world.model.requests == []
 
 
+@pytest.mark.postgres
 def test_another_brands_listing_exits_6_naming_listing(
     world: CaptionWorld, cli: Cli
 ) -> None:
@@ -155,6 +159,7 @@ def test_another_brands_listing_exits_6_naming_listing(
     assert world.model.requests == []
 
 
+@pytest.mark.postgres
 def test_without_a_model_the_builtin_writer_answers(
     world: CaptionWorld, cli: Cli
 ) -> None:

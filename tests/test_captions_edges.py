@@ -35,6 +35,8 @@ from tests.captions_world import (
 
 __all__ = ["world"]
 
+pytestmark = pytest.mark.postgres
+
 
 def _now() -> datetime:
     return datetime.now(UTC)

@@ -29,6 +29,8 @@ from tests.model_server import MODEL_NAME
 
 __all__ = ["world"]
 
+pytestmark = pytest.mark.postgres
+
 
 def test_listing_post_sends_its_facts_and_a_spread_sample_of_photos(
     world: CaptionWorld,

@@ -17,6 +17,8 @@ from tests.captions_world import COLOURS, CaptionWorld, world
 
 __all__ = ["world"]
 
+pytestmark = pytest.mark.postgres
+
 
 def _listing_post(world: CaptionWorld) -> UUID:
     instance = world.instance(template_type="JustListed")
