@@ -13,6 +13,7 @@ from uuid import UUID
 import pytest
 from PIL import Image
 from sqlalchemy import insert, select, update
+from structlog.testing import capture_logs
 
 from publisher import sample
 from publisher.posts import NotFound
@@ -158,7 +159,7 @@ def test_a_deleted_asset_file_is_not_shown(world: CaptionWorld) -> None:
 
 
 def test_an_image_that_cannot_be_fetched_or_read_is_skipped(
-    world: CaptionWorld, capsys: pytest.CaptureFixture[str]
+    world: CaptionWorld,
 ) -> None:
     instance = world.instance()
     listing = world.listing(instance, colours=COLOURS[:3])
@@ -174,12 +175,14 @@ def test_an_image_that_cannot_be_fetched_or_read_is_skipped(
     (world.media_dir / second).write_bytes(b"not an image at all")
     post = world.post(template_instance=instance)
 
-    got = world.recommend(post)
+    with capture_logs() as logs:
+        got = world.recommend(post)
 
     (request,) = world.model.requests
     assert [colour_index(url) for url in request.image_urls] == [2]
     assert got["data"]["images"] == 1
-    assert capsys.readouterr().out.count("caption_image_skipped") == 2
+    skipped = [e for e in logs if e["event"] == "caption_image_skipped"]
+    assert [e["status"] for e in skipped] == [404, None]
 
 
 def test_a_photo_stored_sideways_is_sent_upright(world: CaptionWorld) -> None:
