@@ -94,6 +94,9 @@ def test_builtin_counts_whole_bathrooms_from_a_numeric_column() -> None:
         ("OpenHouse", "Active", "Open house", True),
         ("Christmas", "Pending", "Under contract", True),
         ("Christmas", "Sold", "Just sold", False),
+        (None, "Closed", "Just sold", False),
+        (None, "Active Under Contract", "Under contract", True),
+        (None, "Inactive", "Now showing", True),
         (None, None, "Now showing", True),
     ],
 )

@@ -24,6 +24,10 @@ from publisher.captions.facts import (
 _HEADLINES = (
     ("justsold", "Just sold"),
     ("sold", "Just sold"),
+    # RESO's standard status for a sale that has gone through.
+    ("closed", "Just sold"),
+    # Before "active", which it contains: an inactive listing is not just listed.
+    ("inactive", "Now showing"),
     ("undercontract", "Under contract"),
     ("pending", "Under contract"),
     ("comingsoon", "Coming soon"),
