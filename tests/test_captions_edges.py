@@ -117,6 +117,21 @@ def test_another_brands_listing_linked_to_the_instance_is_not_used(
     assert b"Their Street" not in request.body
 
 
+def test_the_sample_of_a_very_large_photo_set_still_reaches_its_last_photo(
+    world: CaptionWorld,
+) -> None:
+    grey = COLOURS[9]
+    colours = [COLOURS[0], *([grey] * 199), COLOURS[1]]
+    instance = world.instance()
+    world.listing(instance, colours=colours)
+    post = world.post(template_instance=instance)
+
+    world.recommend(post, captions_max_photos=4)
+
+    (request,) = world.model.requests
+    assert [colour_index(url) for url in request.image_urls] == [0, 9, 9, 1]
+
+
 def test_deleted_photos_and_files_are_left_out_of_the_sample(
     world: CaptionWorld,
 ) -> None:

@@ -14,6 +14,7 @@ import io
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import requests
 import structlog
@@ -22,6 +23,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from publisher.media_fetch import CreativeUnavailable, FetchRetry, fetch_creative
 
 log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
 
 _JPEG_QUALITY = 80
 # One quick retry: a person is waiting for the recommendation.
@@ -38,7 +41,7 @@ class ShownImage:
     height: int
 
 
-def spread_sample(items: Sequence[str], count: int) -> list[str]:
+def spread_sample(items: Sequence[T], count: int) -> list[T]:
     """`count` items spread evenly over the sequence, first and last included, in
     order: the cover photo, the last one, and evenly spaced ones between."""
     if count <= 0 or not items:
