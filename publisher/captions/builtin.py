@@ -24,6 +24,10 @@ from publisher.captions.facts import (
 _HEADLINES = (
     ("justsold", "Just sold"),
     ("sold", "Just sold"),
+    # RESO's standard status for a sale that has gone through.
+    ("closed", "Just sold"),
+    # Before "active", which it contains: an inactive listing is not just listed.
+    ("inactive", "Now showing"),
     ("undercontract", "Under contract"),
     ("pending", "Under contract"),
     ("comingsoon", "Coming soon"),
@@ -149,7 +153,8 @@ def _listing_caption(listing: ListingFacts, creative: CreativeFacts) -> str:
 def _count(value: int | Decimal | None, noun: str) -> str | None:
     if value is None:
         return None
-    number = f"{value:g}" if isinstance(value, Decimal) else str(value)
+    # A NUMERIC(4,1) column gives Decimal("2.0"): two bathrooms, not "2.0".
+    number = f"{value.normalize():f}" if isinstance(value, Decimal) else str(value)
     return f"{number} {noun}" + ("" if number == "1" else "s")
 
 

@@ -17,9 +17,10 @@ from typing import Any
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # North American and international numbers: ten digits or more, in groups
-# separated by spaces, dots or dashes, with an optional +country prefix.
+# separated by spaces, dots or dashes, with an optional country prefix (+44, or
+# the 1 of 1-800-...).
 _PHONE = re.compile(
-    r"(?<![\w])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)|\d{2,4})(?:[\s.-]?\d{2,4}){2,4}"
+    r"(?<![\w])(?:\+?\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)|\d{2,4})(?:[\s.-]?\d{2,4}){2,4}"
     r"(?![\w])"
 )
 _PHONE_DIGITS = 10

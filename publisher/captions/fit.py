@@ -10,6 +10,7 @@ asked sees what was done to the text.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from publisher.rules import (
@@ -36,8 +37,15 @@ class Fitted:
 
 
 def tidy(answer: str) -> str:
-    """The caption inside a model's answer: no fence, label or wrapping quotes."""
-    text = answer.strip()
+    """The caption inside a model's answer: no fence, label or wrapping quotes,
+    nothing a post could not store."""
+    # What a post could not store (a NUL, half of a surrogate pair) or Instagram
+    # would not show (other control characters) goes; line breaks and tabs stay.
+    text = "".join(
+        ch
+        for ch in answer
+        if ch in "\n\t" or unicodedata.category(ch) not in {"Cc", "Cs"}
+    ).strip()
     fenced = _FENCE.match(text)
     if fenced:
         text = fenced.group("body").strip()
@@ -51,18 +59,7 @@ def tidy(answer: str) -> str:
 def fit_caption(caption: str) -> Fitted:
     """The caption within 2,200 characters, 30 hashtags and 20 mentions."""
     adjustments: list[str] = []
-    hashtags = hashtag_spans(caption)
-    if len(hashtags) > MAX_HASHTAGS:
-        caption = _remove(caption, hashtags[MAX_HASHTAGS:])
-        adjustments.append(f"kept the first {MAX_HASHTAGS} of {len(hashtags)} hashtags")
-    mentions = mention_spans(caption)
-    if len(mentions) > MAX_MENTIONS:
-        ats = {start for start, _ in mentions[MAX_MENTIONS:]}
-        caption = "".join(ch for at, ch in enumerate(caption) if at not in ats)
-        adjustments.append(
-            f"kept the first {MAX_MENTIONS} of {len(mentions)} @mentions "
-            "(the others stay as plain names)"
-        )
+    caption = _fit_tags(caption, adjustments)
     if len(caption) > MAX_CAPTION_CHARS:
         before = len(caption)
         caption = _cut(caption, MAX_CAPTION_CHARS)
@@ -72,6 +69,35 @@ def fit_caption(caption: str) -> Fitted:
         )
     assert not caption_problems(caption), caption_problems(caption)
     return Fitted(caption, adjustments)
+
+
+def _fit_tags(caption: str, adjustments: list[str]) -> str:
+    """At most 30 hashtags and 20 mentions. Dropping one can join its neighbours
+    into a new one (`#@name` loses its `@` and becomes the hashtag `#name`, `@@name`
+    is still a mention), so both are dropped again until neither is over; each
+    pass removes a `#` or an `@`, so it ends."""
+    hashtags_seen = mentions_seen = 0
+    while True:
+        hashtags = hashtag_spans(caption)
+        if len(hashtags) > MAX_HASHTAGS:
+            hashtags_seen = hashtags_seen or len(hashtags)
+            caption = _remove(caption, hashtags[MAX_HASHTAGS:])
+            continue
+        mentions = mention_spans(caption)
+        if len(mentions) > MAX_MENTIONS:
+            mentions_seen = mentions_seen or len(mentions)
+            ats = {start for start, _ in mentions[MAX_MENTIONS:]}
+            caption = "".join(ch for at, ch in enumerate(caption) if at not in ats)
+            continue
+        break
+    if hashtags_seen:
+        adjustments.append(f"kept the first {MAX_HASHTAGS} of {hashtags_seen} hashtags")
+    if mentions_seen:
+        adjustments.append(
+            f"kept the first {MAX_MENTIONS} of {mentions_seen} @mentions "
+            "(the others stay as plain names)"
+        )
+    return caption
 
 
 def _remove(text: str, spans: list[tuple[int, int]]) -> str:

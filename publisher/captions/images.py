@@ -14,14 +14,17 @@ import io
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import requests
 import structlog
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from publisher.media_fetch import CreativeUnavailable, FetchRetry, fetch_creative
 
 log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
 
 _JPEG_QUALITY = 80
 # One quick retry: a person is waiting for the recommendation.
@@ -38,7 +41,7 @@ class ShownImage:
     height: int
 
 
-def spread_sample(items: Sequence[str], count: int) -> list[str]:
+def spread_sample(items: Sequence[T], count: int) -> list[T]:
     """`count` items spread evenly over the sequence, first and last included, in
     order: the cover photo, the last one, and evenly spaced ones between."""
     if count <= 0 or not items:
@@ -107,8 +110,11 @@ def _shrunk_jpeg(data: bytes, max_side: int) -> tuple[bytes, int, int]:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
                 image.draft("RGB", (max_side, max_side))
-                image.thumbnail((max_side, max_side))
-                rgb = image.convert("RGB")
+                # A phone photo is stored sideways with an EXIF orientation tag;
+                # the model sees it the way it is meant to be looked at.
+                upright = ImageOps.exif_transpose(image)
+                upright.thumbnail((max_side, max_side))
+                rgb = upright.convert("RGB")
     except (
         Image.DecompressionBombWarning,
         Image.DecompressionBombError,

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import openai
+from openai.types.chat import ChatCompletion
 
 from publisher.captions.fit import tidy
 from publisher.settings import CaptionSettings
@@ -48,7 +49,7 @@ class Answer:
 def ask_model(settings: CaptionSettings, messages: list[Any]) -> Answer:
     """Send the messages and return the caption in the answer."""
     assert settings.base_url is not None and settings.model is not None
-    where = urlsplit(str(settings.base_url)).netloc
+    where = _where(str(settings.base_url))
     key = settings.api_key.get_secret_value() if settings.api_key else _NO_KEY
     tries = settings.max_retries + 1
     with openai.OpenAI(
@@ -58,7 +59,9 @@ def ask_model(settings: CaptionSettings, messages: list[Any]) -> Answer:
         max_retries=settings.max_retries,
     ) as client:
         try:
-            response = client.chat.completions.create(
+            # Typed as what may come back: behind a wrong base_url (a web page, a
+            # proxy) the client hands over whatever text was answered with a 200.
+            response: object = client.chat.completions.create(
                 model=settings.model, messages=messages
             )
         except openai.APITimeoutError:
@@ -84,19 +87,45 @@ def ask_model(settings: CaptionSettings, messages: list[Any]) -> Answer:
                 f"the model at {where} answered {exc.status_code} "
                 f"({_times(tries)}): {_detail(exc)}",
             ) from None
-        except openai.APIError as exc:
-            raise ModelFailed(
-                "model_answer",
-                f"the model at {where} sent an answer not understood"
-                f" ({exc.__class__.__name__})",
-            ) from None
-    choice = response.choices[0] if response.choices else None
-    text = tidy(choice.message.content or "") if choice is not None else ""
+        except (openai.APIError, ValueError) as exc:
+            # ValueError: a 200 whose body claims JSON but is not.
+            raise _not_understood(where, exc.__class__.__name__) from None
+    content = _content(response)
+    if not isinstance(content, str):
+        raise _not_understood(where, "no chat completion message in it")
+    text = tidy(content)
     if not text:
         raise ModelFailed(
             "model_empty", f"the model at {where} answered without a caption"
         )
-    return Answer(text, response.model or settings.model)
+    model = getattr(response, "model", None)
+    return Answer(text, model if isinstance(model, str) and model else settings.model)
+
+
+def _content(response: object) -> object:
+    """The first choice's message text as answered (None, or not even text, when
+    the answer is not a chat completion)."""
+    if not isinstance(response, ChatCompletion) or not response.choices:
+        return None
+    message = getattr(response.choices[0], "message", None)
+    content = getattr(message, "content", None)
+    # An answer with choices but no text at all is an empty caption.
+    return "" if content is None and message is not None else content
+
+
+def _not_understood(where: str, why: str) -> ModelFailed:
+    return ModelFailed(
+        "model_answer", f"the model at {where} sent an answer not understood ({why})"
+    )
+
+
+def _where(url: str) -> str:
+    """The host and port the messages name: never a user or password that the
+    base URL may carry (`https://user:secret@proxy/v1`)."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{parts.port}" if parts.port else host
 
 
 def _times(tries: int) -> str:

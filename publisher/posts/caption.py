@@ -17,7 +17,7 @@ from typing import Any
 from uuid import UUID
 
 import structlog
-from sqlalchemy import Connection, Engine, RowMapping, and_, select
+from sqlalchemy import Connection, Engine, RowMapping, and_, func, select
 
 from publisher.captions import (
     CreativeFacts,
@@ -28,6 +28,7 @@ from publisher.captions import (
     recommend,
 )
 from publisher.captions.facts import scrub
+from publisher.captions.images import spread_sample
 from publisher.posts import query
 from publisher.posts.errors import ModelUnavailable, NotFound, ValidationFailed
 from publisher.settings import Settings, load_settings
@@ -47,7 +48,8 @@ log = structlog.get_logger(__name__)
 
 posts = social_posts.c
 _creative_file = files.alias("creative_file")
-# A listing's photo set may be large; only this many are read to sample from.
+# A listing's photo set may be large; only this many, spread over all of it, are
+# read to sample from.
 _PHOTOS_READ = 200
 
 
@@ -145,6 +147,7 @@ def _post_row(conn: Connection, brand: UUID, post: UUID) -> RowMapping:
             asset_file.c.url.label("asset_url"),
             asset_file.c.mime.label("asset_mime"),
             asset_file.c.preview_url.label("asset_preview"),
+            asset_file.c.deleted_at.label("asset_file_deleted"),
         )
         .join(brands, brands.c.id == posts.brand)
         .outerjoin(
@@ -176,6 +179,10 @@ def _creative(row: RowMapping) -> CreativeFacts:
         )
     else:
         url, mime, preview = row["asset_url"], row["asset_mime"], row["asset_preview"]
+        if row["asset_file_deleted"] is not None:
+            # A deleted file is shown to no one (a deleted render is left out by
+            # the join in _post_row).
+            url = preview = None
         video = str(mime or "").startswith("video/")
         name, kind, medium = row["asset_label"], row["asset_type"], row["asset_medium"]
     # A video cannot be shown to the model; its preview image can.
@@ -217,17 +224,7 @@ def _listing(conn: Connection, brand: UUID, listing: UUID) -> ListingFacts | Non
     ).one_or_none()
     if row is None:
         return None
-    photos = conn.execute(
-        select(files.c.url)
-        .join(listing_photos, listing_photos.c.file == files.c.id)
-        .where(
-            listing_photos.c.listing == listing,
-            listing_photos.c.deleted_at.is_(None),
-            files.c.deleted_at.is_(None),
-        )
-        .order_by(listing_photos.c.position, listing_photos.c.id)
-        .limit(_PHOTOS_READ)
-    ).scalars()
+    photos = _photo_urls(conn, listing)
     return ListingFacts(
         id=str(row.id),
         address=scrub(row.address, 300) or "",
@@ -242,5 +239,34 @@ def _listing(conn: Connection, brand: UUID, listing: UUID) -> ListingFacts | Non
         status=scrub(row.status, 50),
         property_type=scrub(row.property_type, 100),
         description=scrub(row.description),
-        photo_urls=list(photos),
+        photo_urls=photos,
+    )
+
+
+def _photo_urls(conn: Connection, listing: UUID) -> list[str]:
+    """The listing's live photos by position; of a larger set than _PHOTOS_READ,
+    that many spread over the whole of it, so a sample still reaches the last."""
+    numbered = (
+        select(
+            files.c.url,
+            func.row_number()
+            .over(order_by=(listing_photos.c.position, listing_photos.c.id))
+            .label("n"),
+        )
+        .join(listing_photos, listing_photos.c.file == files.c.id)
+        .where(
+            listing_photos.c.listing == listing,
+            listing_photos.c.deleted_at.is_(None),
+            files.c.deleted_at.is_(None),
+        )
+        .subquery()
+    )
+    total = conn.execute(select(func.count()).select_from(numbered)).scalar_one()
+    picked = spread_sample(range(1, total + 1), _PHOTOS_READ)
+    return list(
+        conn.execute(
+            select(numbered.c.url)
+            .where(numbered.c.n.in_(picked))
+            .order_by(numbered.c.n)
+        ).scalars()
     )

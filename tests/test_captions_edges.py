@@ -1,0 +1,255 @@
+"""The edges of grounding a caption, against the real media and model servers:
+videos, deleted rows, other brands' rows, images that cannot be fetched, photos
+stored sideways."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import pytest
+from PIL import Image
+from sqlalchemy import insert, select, update
+from structlog.testing import capture_logs
+
+from publisher import sample
+from publisher.posts import NotFound
+from publisher.tables import (
+    brand_assets,
+    files,
+    listing_photos,
+    listings,
+    social_posts,
+    template_instance_listings,
+)
+from tests.captions_world import (
+    COLOURS,
+    CaptionWorld,
+    colour_index,
+    decoded,
+    solid,
+    world,
+)
+
+__all__ = ["world"]
+
+pytestmark = pytest.mark.postgres
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _url(world: CaptionWorld, file: UUID) -> str:
+    with world.engine.connect() as conn:
+        url = conn.execute(select(files.c.url).where(files.c.id == file)).scalar_one()
+    assert isinstance(url, str)
+    return url
+
+
+def _delete(world: CaptionWorld, table: Any, row: UUID) -> None:
+    with world.engine.begin() as conn:
+        conn.execute(update(table).where(table.c.id == row).values(deleted_at=_now()))
+
+
+def test_a_video_post_shows_its_preview_image_and_says_video(
+    world: CaptionWorld,
+) -> None:
+    video = world.file(sample.stand_in_video(), name="tour.mp4", mime="video/mp4")
+    preview = world.file(solid(COLOURS[6]))
+    with world.engine.begin() as conn:
+        conn.execute(
+            update(files)
+            .where(files.c.id == video)
+            .values(preview_url=_url(world, preview))
+        )
+        kind = sample.insert_template(
+            conn, "Home tour", template_type="OpenHouse", video=True
+        )
+        instance = sample.insert_instance(conn, world.brand, kind, video)
+    post = world.post(template_instance=instance)
+
+    world.recommend(post)
+
+    (request,) = world.model.requests
+    assert request.facts["template"]["video"] is True
+    assert [colour_index(url) for url in request.image_urls] == [6]
+
+
+def test_a_deleted_linked_listing_leaves_the_creative_as_grounding(
+    world: CaptionWorld,
+) -> None:
+    instance = world.instance(solid(COLOURS[3]), template_type="JustListed")
+    linked = world.listing(instance, colours=COLOURS[:2])
+    _delete(world, listings, linked)
+    post = world.post(template_instance=instance)
+
+    got = world.recommend(post)
+
+    (request,) = world.model.requests
+    assert request.facts["post_about"] == "creative"
+    assert [colour_index(url) for url in request.image_urls] == [3]
+    assert got["data"]["listing"] is None
+
+
+def test_another_brands_listing_linked_to_the_instance_is_not_used(
+    world: CaptionWorld,
+) -> None:
+    with world.engine.begin() as conn:
+        other = sample.insert_brand(conn, name="Other Realty")
+    instance = world.instance()
+    theirs = world.listing(brand=other, address="7 Their Street", colours=())
+    with world.engine.begin() as conn:
+        conn.execute(
+            insert(template_instance_listings).values(
+                template_instance=instance, listing=theirs
+            )
+        )
+    post = world.post(template_instance=instance)
+
+    world.recommend(post)
+
+    (request,) = world.model.requests
+    assert request.facts["post_about"] == "creative"
+    assert b"Their Street" not in request.body
+
+
+def test_the_sample_of_a_very_large_photo_set_still_reaches_its_last_photo(
+    world: CaptionWorld,
+) -> None:
+    grey = COLOURS[9]
+    colours = [COLOURS[0], *([grey] * 199), COLOURS[1]]
+    instance = world.instance()
+    world.listing(instance, colours=colours)
+    post = world.post(template_instance=instance)
+
+    world.recommend(post, captions_max_photos=4)
+
+    (request,) = world.model.requests
+    assert [colour_index(url) for url in request.image_urls] == [0, 9, 9, 1]
+
+
+def test_deleted_photos_and_files_are_left_out_of_the_sample(
+    world: CaptionWorld,
+) -> None:
+    instance = world.instance()
+    listing = world.listing(instance, colours=COLOURS[:4])
+    with world.engine.begin() as conn:
+        photos = conn.execute(
+            select(
+                listing_photos.c.id, listing_photos.c.file, listing_photos.c.position
+            )
+            .where(listing_photos.c.listing == listing)
+            .order_by(listing_photos.c.position)
+        ).all()
+    _delete(world, listing_photos, photos[1].id)
+    _delete(world, files, photos[2].file)
+    post = world.post(template_instance=instance)
+
+    world.recommend(post)
+
+    (request,) = world.model.requests
+    assert [colour_index(url) for url in request.image_urls] == [0, 3]
+
+
+def test_a_deleted_asset_file_is_not_shown(world: CaptionWorld) -> None:
+    post = world.asset_post(solid(COLOURS[2]), label="Team photo")
+    with world.engine.connect() as conn:
+        file = conn.execute(
+            select(brand_assets.c.file)
+            .join(social_posts, social_posts.c.asset == brand_assets.c.id)
+            .where(social_posts.c.id == post)
+        ).scalar_one()
+    _delete(world, files, file)
+
+    got = world.recommend(post)
+
+    (request,) = world.model.requests
+    assert request.image_urls == []
+    assert request.facts["images"] == "none available"
+    assert got["data"]["images"] == 0
+
+
+def test_an_image_that_cannot_be_fetched_or_read_is_skipped(
+    world: CaptionWorld,
+) -> None:
+    instance = world.instance()
+    listing = world.listing(instance, colours=COLOURS[:3])
+    with world.engine.begin() as conn:
+        paths = conn.execute(
+            select(files.c.path)
+            .join(listing_photos, listing_photos.c.file == files.c.id)
+            .where(listing_photos.c.listing == listing)
+            .order_by(listing_photos.c.position)
+        ).scalars()
+        first, second, _ = list(paths)
+    (world.media_dir / first).unlink()
+    (world.media_dir / second).write_bytes(b"not an image at all")
+    post = world.post(template_instance=instance)
+
+    with capture_logs() as logs:
+        got = world.recommend(post)
+
+    (request,) = world.model.requests
+    assert [colour_index(url) for url in request.image_urls] == [2]
+    assert got["data"]["images"] == 1
+    skipped = [e for e in logs if e["event"] == "caption_image_skipped"]
+    assert [e["status"] for e in skipped] == [404, None]
+
+
+def test_a_photo_stored_sideways_is_sent_upright(world: CaptionWorld) -> None:
+    sideways = Image.new("RGB", (300, 100), COLOURS[0])
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90° clockwise to view
+    out = io.BytesIO()
+    sideways.save(out, format="JPEG", exif=exif.tobytes())
+    post = world.asset_post(out.getvalue())
+
+    world.recommend(post, captions_max_image_side=96)
+
+    (request,) = world.model.requests
+    (image,) = request.image_urls
+    assert decoded(image).size == (32, 96)
+
+
+def test_another_brands_post_or_a_deleted_one_is_not_found(
+    world: CaptionWorld,
+) -> None:
+    with world.engine.begin() as conn:
+        other = sample.insert_brand(conn, name="Other Realty")
+        page = sample.insert_page(conn, other)
+        file = sample.insert_file(
+            conn,
+            world.media_dir,
+            world.media.url,
+            solid(COLOURS[0]),
+            name="a.png",
+            mime="image/png",
+        )
+        asset = sample.insert_asset(conn, other, file)
+        theirs = sample.insert_post(
+            conn, brand=other, user=world.user, page=page, due_at=None, asset=asset
+        )
+    deleted = world.post(template_instance=world.instance())
+    _delete(world, social_posts, deleted)
+
+    for post in (theirs, deleted):
+        with pytest.raises(NotFound) as missing:
+            world.recommend(post)
+        assert missing.value.problems[0].field == "post"
+    assert world.model.requests == []
+
+
+def test_a_base_url_with_a_trailing_slash_reaches_the_same_endpoint(
+    world: CaptionWorld,
+) -> None:
+    post = world.asset_post(solid(COLOURS[1]))
+
+    world.recommend(post, captions_base_url=world.model.base_url + "/")
+
+    (request,) = world.model.requests
+    assert request.path == "/v1/chat/completions"
+    assert json.loads(request.body)["model"] == "vision-small"
