@@ -1,0 +1,162 @@
+"""A brand with listings, photos and posts on PostgreSQL, images served by a real
+`MediaServer`, and settings pointing the caption writer at a hostile model server;
+shared by the `test_captions_attacks*` files."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+from sqlalchemy import Engine, insert, select
+
+from publisher import sample
+from publisher.db import init_schema, make_engine
+from publisher.settings import DatabaseSettings, Settings
+from publisher.storage import MediaServer
+from publisher.tables import files, listing_photos, social_posts
+from tests.builders import image, run_cli
+
+# What an operator puts in PUBLISHER_CAPTIONS_API_KEY; it must never be printed.
+KEY = "sk-attack-0123456789abcdefSECRET"
+
+
+@dataclass
+class World:
+    engine: Engine
+    url: str
+    media: MediaServer
+    media_dir: Path
+    brand: UUID
+    user: UUID
+    page: UUID
+
+    def file(self, data: bytes, *, name: str = "photo.png", mime: str = "image/png") -> UUID:
+        with self.engine.begin() as conn:
+            return sample.insert_file(
+                conn, self.media_dir, self.media.url, data, name=name, mime=mime
+            )
+
+    def file_url(self, file: UUID) -> str:
+        with self.engine.connect() as conn:
+            return str(
+                conn.execute(select(files.c.url).where(files.c.id == file)).scalar_one()
+            )
+
+    def instance(
+        self,
+        file: UUID | None = None,
+        *,
+        brand: UUID | None = None,
+        name: str = "Just listed card",
+        **template: Any,
+    ) -> UUID:
+        file = file or self.file(image(600, 400))
+        with self.engine.begin() as conn:
+            kind = sample.insert_template(conn, name, **template)
+            return sample.insert_instance(conn, brand or self.brand, kind, file)
+
+    def listing(
+        self, instance: UUID | None = None, photos: int = 0, **values: Any
+    ) -> UUID:
+        with self.engine.begin() as conn:
+            listing = sample.insert_listing(
+                conn, values.pop("brand", self.brand), instance, **values
+            )
+        for position in range(photos):
+            self.photo(listing, image(64 + position % 7, 48), position)
+        return listing
+
+    def photo(self, listing: UUID, data: bytes, position: int, **kw: Any) -> UUID:
+        file = self.file(data, name=f"p{position}.png", **kw)
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(listing_photos).values(
+                    listing=listing, file=file, position=position
+                )
+            )
+        return file
+
+    def post(self, instance: UUID | None = None, **values: Any) -> UUID:
+        with self.engine.begin() as conn:
+            return sample.insert_post(
+                conn,
+                brand=values.pop("brand", self.brand),
+                user=self.user,
+                page=self.page,
+                due_at=None,
+                caption="the caption as the agent wrote it",
+                template_instance=instance,
+                **values,
+            )
+
+    def posts_rows(self) -> list[tuple[Any, ...]]:
+        """Every column of every post, to show a recommendation wrote nothing."""
+        with self.engine.connect() as conn:
+            return [
+                tuple(row)
+                for row in conn.execute(select(social_posts).order_by(social_posts.c.id))
+            ]
+
+
+@pytest.fixture
+def world(pg_url: str, tmp_path: Path) -> Iterator[World]:
+    engine = make_engine(
+        DatabaseSettings(url=pg_url, pool_size=5, connect_timeout_seconds=5)
+    )
+    init_schema(engine)
+    media_dir = tmp_path / "media"
+    media_dir.mkdir()
+    with MediaServer(media_dir) as media:
+        with engine.begin() as conn:
+            brand = sample.insert_brand(conn)
+            user = sample.insert_user(conn)
+            page = sample.insert_page(conn, brand)
+        yield World(engine, pg_url, media, media_dir, brand, user, page)
+    engine.dispose()
+
+
+@pytest.fixture
+def model_settings(
+    make_settings: Callable[..., Settings],
+) -> Callable[..., Settings]:
+    """Settings asking the model at `base_url` (no retries unless asked)."""
+
+    def build(base_url: str | None, **overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "captions_max_retries": 0,
+            "captions_timeout_seconds": 5,
+            "captions_api_key": KEY,
+            "media_fetch_timeout_seconds": 2,
+        }
+        if base_url is not None:
+            values["captions_base_url"] = base_url
+            values["captions_model"] = "attack-model"
+        values.update(overrides)
+        return make_settings(**values)
+
+    return build
+
+
+def caption_cli(
+    world: World, tmp_path: Path, *args: str, **env_extra: str
+) -> Any:
+    """`publisher posts caption ...` as an operator runs it, debug JSON logs."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PUBLISHER_")}
+    env.update(
+        {
+            "PUBLISHER_DATABASE_URL": world.url,
+            "PUBLISHER_MEDIA_DIRECTORY": str(tmp_path / "media"),
+            "PUBLISHER_LOG_FORMAT": "json",
+            "PUBLISHER_LOG_LEVEL": "debug",
+            "PUBLISHER_CAPTIONS_MAX_RETRIES": "0",
+            "PUBLISHER_CAPTIONS_TIMEOUT_SECONDS": "5",
+            "PUBLISHER_CAPTIONS_API_KEY": KEY,
+            **env_extra,
+        }
+    )
+    return run_cli(tmp_path, "posts", "caption", *args, env=env, timeout=90)
