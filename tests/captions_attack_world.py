@@ -7,9 +7,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 from sqlalchemy import Engine, insert, select
@@ -76,7 +77,11 @@ class World:
         with self.engine.begin() as conn:
             conn.execute(
                 insert(listing_photos).values(
-                    listing=listing, file=file, position=position
+                    id=uuid4(),
+                    listing=listing,
+                    file=file,
+                    position=position,
+                    created_at=datetime.now(UTC),
                 )
             )
         return file
