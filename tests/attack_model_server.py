@@ -91,7 +91,11 @@ class AttackModelServer:
                 with server._lock:
                     number = len(server.requests)
                     server.requests.append(
-                        Recorded(self.path, dict(self.headers.items()), body)
+                        Recorded(
+                            self.path,
+                            {k.lower(): v for k, v in self.headers.items()},
+                            body,
+                        )
                     )
                 script = server.script
                 reply = script(number) if callable(script) else script

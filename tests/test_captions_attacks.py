@@ -347,7 +347,7 @@ def test_cli_model_failure_is_exit_10_without_the_key_in_debug_logs(
             PUBLISHER_CAPTIONS_BASE_URL=f"{server.url}/v1",
             PUBLISHER_CAPTIONS_MODEL="attack-model",
         )
-        assert server.requests[0].headers["Authorization"] == f"Bearer {KEY}"
+        assert server.requests[0].headers["authorization"] == f"Bearer {KEY}"
     assert done.returncode == 10, done.stderr
     _no_trace(done)
     assert '"rule": "model_error"' in done.stderr
