@@ -127,11 +127,14 @@ def world(pg_url: str, tmp_path: Path) -> Iterator[World]:
 
 @pytest.fixture
 def model_settings(
-    make_settings: Callable[..., Settings],
+    make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
 ) -> Callable[..., Settings]:
-    """Settings asking the model at `base_url` (no retries unless asked)."""
+    """Settings asking the model at `base_url` (no retries unless asked), or
+    the built-in writer when it is None."""
 
     def build(base_url: str | None, **overrides: object) -> Settings:
+        monkeypatch.delenv("PUBLISHER_CAPTIONS_BASE_URL", raising=False)
+        monkeypatch.delenv("PUBLISHER_CAPTIONS_MODEL", raising=False)
         values: dict[str, object] = {
             "captions_max_retries": 0,
             "captions_timeout_seconds": 5,

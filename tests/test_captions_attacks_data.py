@@ -23,7 +23,7 @@ from publisher import posts, sample
 from publisher.captions.prompt import INSTRUCTIONS
 from publisher.rules import caption_problems
 from publisher.settings import Settings
-from publisher.tables import files, listing_photos, listings, social_posts
+from publisher.tables import brands, files, listing_photos, social_posts
 from tests.attack_model_server import AttackModelServer
 from tests.builders import image
 from tests.captions_attack_world import World, model_settings, world
@@ -148,17 +148,26 @@ def test_nothing_of_another_brand_reaches_the_model(
     assert "Rival" not in raw.replace("Rival Realty", "")
 
 
-def test_a_post_with_neither_instance_nor_asset_still_gets_a_caption(
+def test_a_post_whose_asset_is_another_brands_gets_a_caption_without_it(
     world: World, model_settings: Build
 ) -> None:
-    post = world.post()
+    """The schema wants one creative per post, but a row may point at a rival's
+    asset: the post is then grounded in nothing, and still gets a caption."""
+    with world.engine.begin() as conn:
+        other = sample.insert_brand(conn, "Rival Realty")
+        rival = sample.insert_asset(
+            conn, other, world.file(image(300, 300)), label="Rival secret asset"
+        )
+    post = world.post(asset=rival)
     builtin = _ask(world, model_settings(None), post)
     assert builtin["caption"] and not caption_problems(builtin["caption"])
+    assert "Rival" not in builtin["caption"]
     with AttackModelServer() as server:
         data = _ask(world, model_settings(f"{server.url}/v1"), post)
         facts, shown = _sent(server)
+        raw = _raw(server)
     assert data["images"] == 0 and shown == []
-    assert facts["images"] == "none available"
+    assert facts["images"] == "none available" and "Rival" not in raw
 
 
 # --- photos -------------------------------------------------------------------
@@ -352,23 +361,36 @@ def test_listing_text_cannot_close_the_facts_or_add_a_message(
     assert text.split("\n")[0][:5] in facts["listing"]["description"]
 
 
-def test_control_characters_and_bidi_marks_never_reach_the_model(
+NASTY = "Harbor\x1b[31m\u202eview\u200b\x07\x7f\ufeff home"
+MARKS = ("\\u001b", "\\u202e", "\\u200b", "\\u0007", "\\u007f", "\\ufeff")
+
+
+def test_control_characters_and_bidi_marks_in_listings_never_reach_the_model(
     world: World, model_settings: Build
 ) -> None:
-    nasty = "Harbor\x1b[31m\u202eview\u200b\x07\x7f\ufeff home"
-    with world.engine.begin() as conn:
-        conn.execute(
-            update(listings.metadata.tables["brands"])
-            .where(listings.metadata.tables["brands"].c.id == world.brand)
-            .values(name=nasty)
-        )
-    instance = world.instance(name=nasty)
-    world.listing(instance, description=nasty, address=nasty, status=nasty)
+    instance = world.instance(name=NASTY, template_type=NASTY)
+    world.listing(instance, description=NASTY, address=NASTY, status=NASTY, city=NASTY)
     with AttackModelServer() as server:
         _ask(world, model_settings(f"{server.url}/v1"), world.post(instance))
         raw = json.dumps(server.requests[-1].body, ensure_ascii=True)
-    for mark in ("\\u001b", "\\u202e", "\\u200b", "\\u0007", "\\u007f", "\\ufeff"):
-        assert mark not in raw
+    assert not [mark for mark in MARKS if mark in raw]
+
+
+def test_control_characters_in_the_brand_name_never_reach_the_model(
+    world: World, model_settings: Build
+) -> None:
+    """The brand's name is free text too (typed at sign-up); it goes into the
+    facts document unscrubbed."""
+    with world.engine.begin() as conn:
+        conn.execute(
+            update(brands).where(brands.c.id == world.brand).values(name=NASTY)
+        )
+    instance = world.instance()
+    world.listing(instance)
+    with AttackModelServer() as server:
+        _ask(world, model_settings(f"{server.url}/v1"), world.post(instance))
+        raw = json.dumps(server.requests[-1].body, ensure_ascii=True)
+    assert not [mark for mark in MARKS if mark in raw]
 
 
 def test_a_huge_description_is_capped(world: World, model_settings: Build) -> None:
