@@ -36,7 +36,9 @@ class World:
     user: UUID
     page: UUID
 
-    def file(self, data: bytes, *, name: str = "photo.png", mime: str = "image/png") -> UUID:
+    def file(
+        self, data: bytes, *, name: str = "photo.png", mime: str = "image/png"
+    ) -> UUID:
         with self.engine.begin() as conn:
             return sample.insert_file(
                 conn, self.media_dir, self.media.url, data, name=name, mime=mime
@@ -104,7 +106,9 @@ class World:
         with self.engine.connect() as conn:
             return [
                 tuple(row)
-                for row in conn.execute(select(social_posts).order_by(social_posts.c.id))
+                for row in conn.execute(
+                    select(social_posts).order_by(social_posts.c.id)
+                )
             ]
 
 
@@ -150,9 +154,7 @@ def model_settings(
     return build
 
 
-def caption_cli(
-    world: World, tmp_path: Path, *args: str, **env_extra: str
-) -> Any:
+def caption_cli(world: World, tmp_path: Path, *args: str, **env_extra: str) -> Any:
     """`publisher posts caption ...` as an operator runs it, debug JSON logs."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PUBLISHER_")}
     env.update(

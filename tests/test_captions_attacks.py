@@ -5,6 +5,7 @@ no post row changes."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -231,16 +232,17 @@ def test_a_redirect_elsewhere_does_not_carry_the_key(
     post = _listing_post(world)
     with AttackModelServer() as other:
         moved = Reply(
-            status=307, body={}, headers={"Location": f"{other.url}/v1/chat/completions"}
+            status=307,
+            body={},
+            headers={"Location": f"{other.url}/v1/chat/completions"},
         )
         with AttackModelServer(moved) as server:
             settings = model_settings(f"{server.url}/v1")
-            try:
+            with contextlib.suppress(ModelUnavailable):
                 posts.recommend_caption(
                     world.engine, world.brand, post, settings=settings
                 )
-            except ModelUnavailable:
-                pass
+        assert len(other.requests) <= 1
         for request in other.requests:
             assert KEY not in json.dumps(request.headers)
 
@@ -281,7 +283,22 @@ WRAPPED = {
     "curly": "“Harbor views. #JustListed”",
     "label": "Caption: Harbor views. #JustListed",
     "label_and_quotes": 'Instagram caption: "Harbor views. #JustListed"',
+    "preamble_and_fence": "Here is your caption:\n```\nHarbor views. #JustListed\n```",
 }
+
+
+def test_quotes_inside_the_caption_are_kept(
+    world: World, model_settings: Build
+) -> None:
+    """Only quotes wrapping the whole answer are the model's; a caption that
+    starts and ends with two quoted phrases keeps both pairs."""
+    answer = '"Sold in 3 days!" and "Best agent ever!"'
+    post = _listing_post(world)
+    with AttackModelServer(Reply(body=completion(answer))) as server:
+        result = posts.recommend_caption(
+            world.engine, world.brand, post, settings=model_settings(f"{server.url}/v1")
+        )
+    assert result["data"]["caption"] == answer
 
 
 @pytest.mark.parametrize("answer", WRAPPED.values(), ids=WRAPPED.keys())
@@ -448,3 +465,45 @@ def test_a_base_url_with_or_without_a_trailing_slash_reaches_chat_completions(
             settings=model_settings(server.url + suffix),
         )
         assert [r.path for r in server.requests] == ["/v1/chat/completions"]
+
+
+def test_cli_success_with_debug_logs_never_prints_the_key(
+    world: World, tmp_path: Path
+) -> None:
+    post = _listing_post(world)
+    with AttackModelServer() as server:
+        done = caption_cli(
+            world,
+            tmp_path,
+            "--brand",
+            str(world.brand),
+            "--id",
+            str(post),
+            PUBLISHER_CAPTIONS_BASE_URL=f"{server.url}/v1",
+            PUBLISHER_CAPTIONS_MODEL="attack-model",
+        )
+    assert done.returncode == 0, done.stderr
+    _no_trace(done)
+    assert json.loads(done.stdout)["data"]["source"] == "model"
+
+
+def test_cli_listing_of_another_brand_is_exit_6(world: World, tmp_path: Path) -> None:
+    from publisher import sample
+
+    with world.engine.begin() as conn:
+        other = sample.insert_brand(conn, "Rival Realty")
+    theirs = world.listing(brand=other)
+    post = _listing_post(world)
+    done = caption_cli(
+        world,
+        tmp_path,
+        "--brand",
+        str(world.brand),
+        "--id",
+        str(post),
+        "--listing",
+        str(theirs),
+    )
+    assert done.returncode == 6, done.stderr
+    _no_trace(done)
+    assert '"rule": "listing_exists"' in done.stderr

@@ -35,7 +35,9 @@ Build = Callable[..., Settings]
 
 def _ask(world: World, settings: Settings, post: UUID, **kw: Any) -> dict[str, Any]:
     before = world.posts_rows()
-    result = posts.recommend_caption(world.engine, world.brand, post, settings=settings, **kw)
+    result = posts.recommend_caption(
+        world.engine, world.brand, post, settings=settings, **kw
+    )
     assert world.posts_rows() == before
     data = result["data"]
     assert isinstance(data, dict)
@@ -196,7 +198,9 @@ def test_deleted_and_missing_photos_are_not_sent(
     kept = [world.photo(listing, image(100 + n, 40), n) for n in range(4)]
     with world.engine.begin() as conn:
         conn.execute(
-            update(files).where(files.c.id == kept[1]).values(deleted_at=datetime.now(UTC))
+            update(files)
+            .where(files.c.id == kept[1])
+            .values(deleted_at=datetime.now(UTC))
         )
         conn.execute(
             update(listing_photos)
@@ -302,7 +306,9 @@ def test_a_photo_server_that_hangs_costs_only_that_photo(
                 )
             )
         with AttackModelServer() as server:
-            result = _ask(world, model_settings(f"{server.url}/v1"), world.post(instance))
+            result = _ask(
+                world, model_settings(f"{server.url}/v1"), world.post(instance)
+            )
     assert result["images"] == 1
 
 
@@ -415,7 +421,11 @@ def test_a_huge_description_is_capped(world: World, model_settings: Build) -> No
     ],
 )
 def test_prices_are_shown_as_written_or_left_out(
-    world: World, model_settings: Build, price: Decimal, currency: str, shown: str | None
+    world: World,
+    model_settings: Build,
+    price: Decimal,
+    currency: str,
+    shown: str | None,
 ) -> None:
     instance = world.instance(template_type="JustListed")
     world.listing(instance, price=price, currency=currency)
@@ -501,5 +511,7 @@ def test_no_social_posts_column_changes_on_any_call(
         _ask(world, model_settings(f"{server.url}/v1"), post)
     _ask(world, model_settings(None), post)
     with world.engine.connect() as conn:
-        after = conn.execute(social_posts.select().where(social_posts.c.id == post)).one()
+        after = conn.execute(
+            social_posts.select().where(social_posts.c.id == post)
+        ).one()
     assert tuple(after) == tuple(before)
