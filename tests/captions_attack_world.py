@@ -4,6 +4,9 @@ shared by the `test_captions_attacks*` files."""
 
 from __future__ import annotations
 
+import base64
+import io
+import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -13,13 +16,17 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
+from PIL import Image
 from sqlalchemy import Engine, insert, select
 
-from publisher import sample
+from publisher import posts, sample
+from publisher.captions.prompt import INSTRUCTIONS
 from publisher.db import init_schema, make_engine
+from publisher.posts.errors import ModelUnavailable
 from publisher.settings import DatabaseSettings, Settings
 from publisher.storage import MediaServer
 from publisher.tables import files, listing_photos, social_posts
+from tests.attack_model_server import AttackModelServer
 from tests.builders import image, run_cli
 
 # What an operator puts in PUBLISHER_CAPTIONS_API_KEY; it must never be printed.
@@ -170,3 +177,53 @@ def caption_cli(world: World, tmp_path: Path, *args: str, **env_extra: str) -> A
         }
     )
     return run_cli(tmp_path, "posts", "caption", *args, env=env, timeout=90)
+
+
+def listing_post(world: World) -> Any:
+    instance = world.instance()
+    world.listing(instance, photos=2)
+    return world.post(instance)
+
+
+def refused(world: World, settings: Settings, post: Any, rule: str) -> str:
+    """The recommendation must fail as `model`/`rule`, keep the key out of the
+    message and leave every post row as it was; returns the message."""
+    before = world.posts_rows()
+    with pytest.raises(ModelUnavailable) as caught:
+        posts.recommend_caption(world.engine, world.brand, post, settings=settings)
+    found = [(p.field, p.rule) for p in caught.value.problems]
+    assert found == [("model", rule)], found
+    message = json.dumps(caught.value.to_json())
+    assert KEY not in message
+    assert world.posts_rows() == before
+    return message
+
+
+def ask(world: World, settings: Settings, post: UUID, **kw: Any) -> dict[str, Any]:
+    before = world.posts_rows()
+    result = posts.recommend_caption(
+        world.engine, world.brand, post, settings=settings, **kw
+    )
+    assert world.posts_rows() == before
+    data = result["data"]
+    assert isinstance(data, dict)
+    return data
+
+
+def sent(server: AttackModelServer) -> tuple[dict[str, Any], list[Image.Image]]:
+    """The facts document and the images of the last request the model got."""
+    body = server.requests[-1].body
+    assert [m["role"] for m in body["messages"]] == ["system", "user"]
+    assert body["messages"][0]["content"] == INSTRUCTIONS
+    parts = body["messages"][1]["content"]
+    text = parts[0]["text"]
+    inside = text.split("<facts>\n", 1)[1].rsplit("\n</facts>", 1)[0]
+    shown = [
+        Image.open(io.BytesIO(base64.b64decode(p["image_url"]["url"].split(",", 1)[1])))
+        for p in parts[1:]
+    ]
+    return json.loads(inside), shown
+
+
+def raw_requests(server: AttackModelServer) -> str:
+    return json.dumps([r.body for r in server.requests], ensure_ascii=False)

@@ -1,66 +1,36 @@
-"""Caption recommendations against hostile ids, listing data and images: what the
-model is sent is checked on the recorded request of a real loopback server."""
+"""Caption recommendations against hostile ids and listing data: what the model
+is sent is read from the recorded request of a real loopback server."""
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import re
-import struct
-import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import pytest
-from PIL import Image
 from sqlalchemy import update
 
 from publisher import posts, sample
-from publisher.captions.prompt import INSTRUCTIONS
 from publisher.rules import caption_problems
 from publisher.settings import Settings
-from publisher.tables import brands, files, listing_photos, social_posts
+from publisher.tables import brands, social_posts
 from tests.attack_model_server import AttackModelServer
 from tests.builders import image
-from tests.captions_attack_world import World, model_settings, world
+from tests.captions_attack_world import (
+    World,
+    ask,
+    model_settings,
+    raw_requests,
+    sent,
+    world,
+)
 
 __all__ = ["model_settings", "world"]
 
 Build = Callable[..., Settings]
-
-
-def _ask(world: World, settings: Settings, post: UUID, **kw: Any) -> dict[str, Any]:
-    before = world.posts_rows()
-    result = posts.recommend_caption(
-        world.engine, world.brand, post, settings=settings, **kw
-    )
-    assert world.posts_rows() == before
-    data = result["data"]
-    assert isinstance(data, dict)
-    return data
-
-
-def _sent(server: AttackModelServer) -> tuple[dict[str, Any], list[Image.Image]]:
-    """The facts document and the images of the last request the model got."""
-    body = server.requests[-1].body
-    assert [m["role"] for m in body["messages"]] == ["system", "user"]
-    assert body["messages"][0]["content"] == INSTRUCTIONS
-    parts = body["messages"][1]["content"]
-    text = parts[0]["text"]
-    inside = text.split("<facts>\n", 1)[1].rsplit("\n</facts>", 1)[0]
-    shown = [
-        Image.open(io.BytesIO(base64.b64decode(p["image_url"]["url"].split(",", 1)[1])))
-        for p in parts[1:]
-    ]
-    return json.loads(inside), shown
-
-
-def _raw(server: AttackModelServer) -> str:
-    return json.dumps([r.body for r in server.requests], ensure_ascii=False)
 
 
 # --- ids ----------------------------------------------------------------------
@@ -143,9 +113,9 @@ def test_nothing_of_another_brand_reaches_the_model(
     world.listing(ours, brand=other, address="1 Rival Secret Lane")
     with AttackModelServer() as server:
         settings = model_settings(f"{server.url}/v1")
-        data = _ask(world, settings, world.post(rival))
-        _ask(world, settings, world.post(ours))
-        raw = _raw(server)
+        data = ask(world, settings, world.post(rival))
+        ask(world, settings, world.post(ours))
+        raw = raw_requests(server)
     assert data["images"] == 0
     assert "Rival" not in raw.replace("Rival Realty", "")
 
@@ -161,155 +131,15 @@ def test_a_post_whose_asset_is_another_brands_gets_a_caption_without_it(
             conn, other, world.file(image(300, 300)), label="Rival secret asset"
         )
     post = world.post(asset=rival)
-    builtin = _ask(world, model_settings(None), post)
+    builtin = ask(world, model_settings(None), post)
     assert builtin["caption"] and not caption_problems(builtin["caption"])
     assert "Rival" not in builtin["caption"]
     with AttackModelServer() as server:
-        data = _ask(world, model_settings(f"{server.url}/v1"), post)
-        facts, shown = _sent(server)
-        raw = _raw(server)
+        data = ask(world, model_settings(f"{server.url}/v1"), post)
+        facts, shown = sent(server)
+        raw = raw_requests(server)
     assert data["images"] == 0 and shown == []
     assert facts["images"] == "none available" and "Rival" not in raw
-
-
-# --- photos -------------------------------------------------------------------
-
-
-def test_500_photos_are_sampled_over_the_whole_set(
-    world: World, model_settings: Build
-) -> None:
-    """Each photo is as wide as 64 + its position, so the widths sent say which
-    photos were chosen: the first, the last and two evenly between."""
-    instance = world.instance()
-    listing = world.listing(instance)
-    for position in range(500):
-        world.photo(listing, image(64 + position, 40), position)
-    with AttackModelServer() as server:
-        _ask(world, model_settings(f"{server.url}/v1"), world.post(instance))
-        _, shown = _sent(server)
-    assert [im.width - 64 for im in shown] == [0, 166, 333, 499]
-
-
-def test_deleted_and_missing_photos_are_not_sent(
-    world: World, model_settings: Build
-) -> None:
-    instance = world.instance()
-    listing = world.listing(instance)
-    kept = [world.photo(listing, image(100 + n, 40), n) for n in range(4)]
-    with world.engine.begin() as conn:
-        conn.execute(
-            update(files)
-            .where(files.c.id == kept[1])
-            .values(deleted_at=datetime.now(UTC))
-        )
-        conn.execute(
-            update(listing_photos)
-            .where(listing_photos.c.file == kept[2])
-            .values(deleted_at=datetime.now(UTC))
-        )
-    # The file of the last photo is gone from storage: its URL answers 404.
-    url = world.file_url(kept[3])
-    (world.media_dir / url.split(world.media.url + "/", 1)[1]).unlink()
-    with AttackModelServer() as server:
-        data = _ask(world, model_settings(f"{server.url}/v1"), world.post(instance))
-        _, shown = _sent(server)
-    assert [im.width for im in shown] == [100]
-    assert data["images"] == 1
-
-
-def _png_claiming(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims `width` x `height` (a decompression bomb
-    as far as a decoder is concerned)."""
-    data = bytearray(image(8, 8))
-    ihdr = data[12:29]
-    patched = b"IHDR" + struct.pack(">II", width, height) + bytes(ihdr[12:17])
-    data[12:29] = patched
-    data[29:33] = struct.pack(">I", zlib.crc32(patched))
-    return bytes(data)
-
-
-def _encoded(mode: str, size: tuple[int, int], fmt: str, **save: Any) -> bytes:
-    out = io.BytesIO()
-    Image.new(mode, size).save(out, format=fmt, **save)
-    return out.getvalue()
-
-
-UNREADABLE = {
-    "text": b"<html>not found</html>",
-    "empty": b"",
-    "truncated_png": image(400, 400)[:60],
-    "bomb_header": _png_claiming(60_000, 60_000),
-}
-READABLE = {
-    "huge_8000": lambda: _encoded("RGB", (8000, 8000), "JPEG"),
-    "cmyk_jpeg": lambda: _encoded("CMYK", (300, 200), "JPEG"),
-    "gray_16bit_png": lambda: _encoded("I;16", (300, 200), "PNG"),
-    "transparent_png": lambda: _encoded("RGBA", (300, 200), "PNG"),
-    "palette_gif": lambda: _encoded("P", (300, 200), "GIF"),
-    "webp": lambda: _encoded("RGB", (300, 200), "WEBP"),
-}
-
-
-def _listing_with(world: World, odd: bytes) -> UUID:
-    instance = world.instance()
-    listing = world.listing(instance)
-    world.photo(listing, image(200, 100), 0)
-    world.photo(listing, odd, 1)
-    world.photo(listing, image(200, 100), 2)
-    return world.post(instance)
-
-
-@pytest.mark.parametrize("data", UNREADABLE.values(), ids=UNREADABLE.keys())
-def test_an_unreadable_photo_is_left_out(
-    world: World, model_settings: Build, data: bytes
-) -> None:
-    post = _listing_with(world, data)
-    with AttackModelServer() as server:
-        result = _ask(world, model_settings(f"{server.url}/v1"), post)
-        _, shown = _sent(server)
-    assert result["images"] == 2 and len(shown) == 2
-
-
-@pytest.mark.parametrize("make", READABLE.values(), ids=READABLE.keys())
-def test_an_odd_but_real_photo_is_shown_shrunk_as_jpeg(
-    world: World, model_settings: Build, make: Callable[[], bytes]
-) -> None:
-    post = _listing_with(world, make())
-    with AttackModelServer() as server:
-        settings = model_settings(f"{server.url}/v1", captions_max_image_side=512)
-        result = _ask(world, settings, post)
-        _, shown = _sent(server)
-    assert result["images"] == 3
-    assert all(im.format == "JPEG" and max(im.size) <= 512 for im in shown)
-
-
-def test_a_photo_server_that_hangs_costs_only_that_photo(
-    world: World, model_settings: Build
-) -> None:
-    from tests.attack_model_server import Reply
-
-    instance = world.instance()
-    listing = world.listing(instance)
-    world.photo(listing, image(200, 100), 0)
-    with AttackModelServer(Reply(delay=8, body=b"")) as hanging:
-        with world.engine.begin() as conn:
-            file = sample.insert_file(
-                conn, world.media_dir, hanging.url, b"x", name="h.png", mime="image/png"
-            )
-            conn.execute(
-                listing_photos.insert().values(
-                    id=uuid4(),
-                    listing=listing,
-                    file=file,
-                    position=1,
-                    created_at=datetime.now(UTC),
-                )
-            )
-        with AttackModelServer() as server:
-            result = _ask(
-                world, model_settings(f"{server.url}/v1"), world.post(instance)
-            )
-    assert result["images"] == 1
 
 
 # --- listing data -------------------------------------------------------------
@@ -340,8 +170,8 @@ def test_contact_details_in_unusual_formats_never_reach_the_model(
         instance = world.instance()
         world.listing(instance, **{column: text})
     with AttackModelServer() as server:
-        _ask(world, model_settings(f"{server.url}/v1"), world.post(instance))
-        raw = _raw(server)
+        ask(world, model_settings(f"{server.url}/v1"), world.post(instance))
+        raw = raw_requests(server)
     assert not re.search(leak, raw), re.search(leak, raw)
 
 
@@ -360,8 +190,8 @@ def test_listing_text_cannot_close_the_facts_or_add_a_message(
     instance = world.instance(name=text)
     world.listing(instance, description=text, city=text)
     with AttackModelServer() as server:
-        _ask(world, model_settings(f"{server.url}/v1"), world.post(instance))
-        facts, _ = _sent(server)
+        ask(world, model_settings(f"{server.url}/v1"), world.post(instance))
+        facts, _ = sent(server)
         user = server.requests[-1].body["messages"][1]["content"][0]["text"]
     assert user.lower().count("</facts>") == 1 and user.endswith("</facts>")
     assert text.split("\n")[0][:5] in facts["listing"]["description"]
@@ -377,7 +207,7 @@ def test_control_characters_and_bidi_marks_in_listings_never_reach_the_model(
     instance = world.instance(name=NASTY, template_type=NASTY)
     world.listing(instance, description=NASTY, address=NASTY, status=NASTY, city=NASTY)
     with AttackModelServer() as server:
-        _ask(world, model_settings(f"{server.url}/v1"), world.post(instance))
+        ask(world, model_settings(f"{server.url}/v1"), world.post(instance))
         raw = json.dumps(server.requests[-1].body, ensure_ascii=True)
     assert not [mark for mark in MARKS if mark in raw]
 
@@ -394,7 +224,7 @@ def test_control_characters_in_the_brand_name_never_reach_the_model(
     instance = world.instance()
     world.listing(instance)
     with AttackModelServer() as server:
-        _ask(world, model_settings(f"{server.url}/v1"), world.post(instance))
+        ask(world, model_settings(f"{server.url}/v1"), world.post(instance))
         raw = json.dumps(server.requests[-1].body, ensure_ascii=True)
     assert not [mark for mark in MARKS if mark in raw]
 
@@ -403,11 +233,11 @@ def test_a_huge_description_is_capped(world: World, model_settings: Build) -> No
     instance = world.instance()
     world.listing(instance, description="Sunny rooms. " * 80_000)
     post = world.post(instance)
-    builtin = _ask(world, model_settings(None), post)
+    builtin = ask(world, model_settings(None), post)
     assert not caption_problems(builtin["caption"])
     with AttackModelServer() as server:
-        _ask(world, model_settings(f"{server.url}/v1"), post)
-        facts, _ = _sent(server)
+        ask(world, model_settings(f"{server.url}/v1"), post)
+        facts, _ = sent(server)
     assert len(facts["listing"]["description"]) <= 1501
 
 
@@ -429,7 +259,7 @@ def test_prices_are_shown_as_written_or_left_out(
 ) -> None:
     instance = world.instance(template_type="JustListed")
     world.listing(instance, price=price, currency=currency)
-    caption = _ask(world, model_settings(None), world.post(instance))["caption"]
+    caption = ask(world, model_settings(None), world.post(instance))["caption"]
     if shown is None:
         assert "NaN" not in caption and "-5" not in caption and "Offered" not in caption
     else:
@@ -446,54 +276,13 @@ def test_a_listing_with_every_fact_missing_gets_a_clean_caption(
     nothing.update(square_feet=None, status=None, property_type=None, description=None)
     world.listing(instance, address="", **nothing)
     post = world.post(instance)
-    caption = _ask(world, model_settings(None), post)["caption"]
+    caption = ask(world, model_settings(None), post)["caption"]
     assert caption and "None" not in caption and not caption_problems(caption)
     assert not caption.startswith(("Now showing: \n", "Now showing:\n"))
     with AttackModelServer() as server:
-        _ask(world, model_settings(f"{server.url}/v1"), post)
-        facts, _ = _sent(server)
+        ask(world, model_settings(f"{server.url}/v1"), post)
+        facts, _ = sent(server)
     assert None not in facts["listing"].values()
-
-
-# --- creatives ----------------------------------------------------------------
-
-
-def test_a_video_template_sends_its_preview_or_nothing(
-    world: World, model_settings: Build
-) -> None:
-    video = world.file(sample.stand_in_video(), name="v.mp4", mime="video/mp4")
-    with world.engine.begin() as conn:
-        conn.execute(update(files).where(files.c.id == video).values(preview_url=None))
-    bare = world.post(world.instance(video, video=True))
-    shot = world.file(image(320, 180), name="preview.png")
-    video2 = world.file(sample.stand_in_video(), name="v2.mp4", mime="video/mp4")
-    with world.engine.begin() as conn:
-        conn.execute(
-            update(files)
-            .where(files.c.id == video2)
-            .values(preview_url=world.file_url(shot))
-        )
-    previewed = world.post(world.instance(video2, video=True))
-    with AttackModelServer() as server:
-        settings = model_settings(f"{server.url}/v1")
-        assert _ask(world, settings, bare)["images"] == 0
-        assert _ask(world, settings, previewed)["images"] == 1
-        facts, shown = _sent(server)
-    assert facts["template"]["video"] is True and shown[0].size == (320, 180)
-
-
-def test_a_deleted_asset_file_is_not_sent(world: World, model_settings: Build) -> None:
-    """The template instance's creative is skipped once its file is deleted; an
-    asset's file deserves the same."""
-    file = world.file(image(300, 300), name="asset.png")
-    with world.engine.begin() as conn:
-        asset = sample.insert_asset(conn, world.brand, file, template_type="Christmas")
-        conn.execute(
-            update(files).where(files.c.id == file).values(deleted_at=datetime.now(UTC))
-        )
-    post = world.post(asset=asset)
-    with AttackModelServer() as server:
-        assert _ask(world, model_settings(f"{server.url}/v1"), post)["images"] == 0
 
 
 def test_no_social_posts_column_changes_on_any_call(
@@ -508,8 +297,8 @@ def test_no_social_posts_column_changes_on_any_call(
             social_posts.select().where(social_posts.c.id == post)
         ).one()
     with AttackModelServer() as server:
-        _ask(world, model_settings(f"{server.url}/v1"), post)
-    _ask(world, model_settings(None), post)
+        ask(world, model_settings(f"{server.url}/v1"), post)
+    ask(world, model_settings(None), post)
     with world.engine.connect() as conn:
         after = conn.execute(
             social_posts.select().where(social_posts.c.id == post)
