@@ -211,3 +211,22 @@ def test_a_deleted_asset_file_is_not_sent(world: World, model_settings: Build) -
     post = world.post(asset=asset)
     with AttackModelServer() as server:
         assert ask(world, model_settings(f"{server.url}/v1"), post)["images"] == 0
+
+
+@pytest.mark.parametrize(
+    "url", ["http://[::1/p.png", "file:///etc/passwd", "ftp://127.0.0.1/p.png", "p.png"]
+)
+def test_a_photo_with_a_malformed_url_is_left_out(
+    world: World, model_settings: Build, url: str
+) -> None:
+    """A files row with a broken URL (a bad import, a hand edit) costs only that
+    photo, not the whole recommendation."""
+    instance = world.instance()
+    listing = world.listing(instance)
+    world.photo(listing, image(200, 100), 0)
+    odd = world.photo(listing, image(200, 100), 1)
+    with world.engine.begin() as conn:
+        conn.execute(update(files).where(files.c.id == odd).values(url=url))
+    with AttackModelServer() as server:
+        result = ask(world, model_settings(f"{server.url}/v1"), world.post(instance))
+    assert result["images"] == 1
