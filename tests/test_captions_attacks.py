@@ -291,3 +291,17 @@ def test_a_wrapped_answer_is_unwrapped(
             world.engine, world.brand, post, settings=model_settings(f"{server.url}/v1")
         )
     assert result["data"]["caption"] == "Harbor views. #JustListed"
+
+
+def test_a_base_url_without_v1_gets_an_error_naming_the_setting(
+    world: World, model_settings: Build
+) -> None:
+    """`http://127.0.0.1:11434` instead of `.../v1` is the usual slip with a
+    local server: the client posts to `/chat/completions`, which answers 404.
+    The operator should be told which setting to look at."""
+    post = listing_post(world)
+    missing = Reply(status=404, body={"error": {"message": "404 page not found"}})
+    with AttackModelServer(missing) as server:
+        message = refused(world, model_settings(server.url), post, "model_error")
+        assert [r.path for r in server.requests] == ["/chat/completions"]
+    assert "base_url" in message
