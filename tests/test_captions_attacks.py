@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from publisher import posts
 from publisher.posts.errors import ModelUnavailable
@@ -305,3 +306,36 @@ def test_a_base_url_without_v1_gets_an_error_naming_the_setting(
         message = refused(world, model_settings(server.url), post, "model_error")
         assert [r.path for r in server.requests] == ["/chat/completions"]
     assert "base_url" in message
+
+
+def test_no_database_connection_is_held_while_the_model_thinks(
+    world: World, model_settings: Build
+) -> None:
+    """While the model takes its time, the post can be locked and written by
+    others (the worker, an editor): nothing waits on the recommendation."""
+    post = listing_post(world)
+    seen: list[Any] = []
+
+    def reply(number: int) -> Reply:
+        with world.engine.begin() as conn:
+            conn.execute(text("SET LOCAL lock_timeout = '1s'"))
+            seen.append(
+                conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE state LIKE "
+                        "'idle in transaction%' AND pid <> pg_backend_pid()"
+                    )
+                ).scalar_one()
+            )
+            conn.execute(
+                text("SELECT id FROM social_posts WHERE id = :p FOR UPDATE NOWAIT"),
+                {"p": post},
+            )
+        return Reply(body=completion("Harbor views."))
+
+    with AttackModelServer(reply) as server:
+        result = posts.recommend_caption(
+            world.engine, world.brand, post, settings=model_settings(f"{server.url}/v1")
+        )
+    assert seen == [0]
+    assert result["data"]["caption"] == "Harbor views."

@@ -230,3 +230,18 @@ def test_a_photo_with_a_malformed_url_is_left_out(
     with AttackModelServer() as server:
         result = ask(world, model_settings(f"{server.url}/v1"), world.post(instance))
     assert result["images"] == 1
+
+
+@pytest.mark.parametrize(("photos", "widths"), [(0, [600]), (1, [64]), (2, [64, 65])])
+def test_a_listing_with_few_photos_sends_them_or_the_creative(
+    world: World, model_settings: Build, photos: int, widths: list[int]
+) -> None:
+    """The creative (600 px wide) stands in for a listing without photos."""
+    instance = world.instance()
+    listing = world.listing(instance)
+    for position in range(photos):
+        world.photo(listing, image(64 + position, 40), position)
+    with AttackModelServer() as server:
+        ask(world, model_settings(f"{server.url}/v1"), world.post(instance))
+        _, shown = sent(server)
+    assert [im.width for im in shown] == widths
