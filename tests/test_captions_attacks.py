@@ -57,7 +57,7 @@ def test_an_answer_without_a_usable_caption_is_a_clear_error(
     post = listing_post(world)
     with AttackModelServer(Reply(body=body)) as server:
         settings = model_settings(f"{server.url}/v1")
-        refused(world, settings, post, "model_empty")
+        refused(world, settings, post, "model_empty", "model_answer")
 
 
 def test_content_as_a_list_of_text_parts_is_read_or_refused_cleanly(
