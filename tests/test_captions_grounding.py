@@ -71,6 +71,7 @@ def test_listing_post_sends_its_facts_and_a_spread_sample_of_photos(
             "grounding": "listing",
             "listing": str(listing),
             "images": 4,
+            "images_skipped": 0,
             "adjustments": [],
         },
     }

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import requests
-
 from publisher.captions.builtin import write_caption
 from publisher.captions.facts import CreativeFacts, Grounding, ListingFacts
 from publisher.captions.fit import fit_caption
@@ -44,6 +42,8 @@ class Recommendation:
     source: str
     model: str | None
     images_sent: int
+    # Images that could not be fetched or read (the caption was written without).
+    images_skipped: int = 0
     adjustments: list[str] = field(default_factory=list)
 
 
@@ -53,19 +53,25 @@ def recommend(
     """A caption for the post; raises ModelFailed when the model gives none."""
     if captions.base_url is None:
         fitted = fit_caption(write_caption(grounding))
-        return Recommendation(fitted.caption, BUILTIN, None, 0, fitted.adjustments)
-    with requests.Session() as session:
-        images = shown_images(
-            _image_urls(grounding, captions.max_photos),
-            session=session,
-            timeout=(5.0, media.fetch_timeout_seconds),
-            max_bytes=media.max_download_bytes,
-            max_side=captions.max_image_side,
+        return Recommendation(
+            fitted.caption, BUILTIN, None, 0, adjustments=fitted.adjustments
         )
+    wanted = _image_urls(grounding, captions.max_photos)
+    images = shown_images(
+        wanted,
+        timeout=(5.0, media.fetch_timeout_seconds),
+        max_bytes=media.max_download_bytes,
+        max_side=captions.max_image_side,
+    )
     answer = ask_model(captions, messages(grounding, images))
     fitted = fit_caption(answer.text)
     return Recommendation(
-        fitted.caption, MODEL, answer.model, len(images), fitted.adjustments
+        fitted.caption,
+        MODEL,
+        answer.model,
+        len(images),
+        len(wanted) - len(images),
+        fitted.adjustments,
     )
 
 

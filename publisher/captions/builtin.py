@@ -128,7 +128,7 @@ def _headline(listing: ListingFacts, creative: CreativeFacts) -> str:
 
 def _listing_caption(listing: ListingFacts, creative: CreativeFacts) -> str:
     headline = _headline(listing, creative)
-    lines = [f"{headline}: {listing.place}"]
+    lines = [f"{headline}: {listing.place}" if listing.place else headline]
     details = [
         _count(listing.bedrooms, "bedroom"),
         _count(listing.bathrooms, "bathroom"),

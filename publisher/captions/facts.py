@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_EMAIL = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)+")
 # North American and international numbers: ten digits or more, in groups
-# separated by spaces, dots or dashes, with an optional country prefix (+44, or
-# the 1 of 1-800-...).
+# separated by a space, a dot, a slash or any dash (with spaces around it or
+# not), with an optional country prefix (+44, or the 1 of 1-800-...).
+_SEP = r"(?:\s*[-\u2010-\u2015./]\s*|\s+)"
 _PHONE = re.compile(
-    r"(?<![\w])(?:\+?\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)|\d{2,4})(?:[\s.-]?\d{2,4}){2,4}"
-    r"(?![\w])"
+    rf"(?<![\w])(?:\+?\d{{1,3}}{_SEP}?)?(?:\(\d{{2,4}}\)|\d{{2,4}})"
+    rf"(?:{_SEP}?\d{{2,4}}){{2,4}}(?![\w])"
 )
 _PHONE_DIGITS = 10
 EMAIL_REMOVED = "[e-mail removed]"
@@ -107,7 +108,8 @@ class Grounding:
 
 def price_text(price: Decimal | None, currency: str) -> str | None:
     """`$649,000` for dollars, `649,000 EUR` otherwise; cents only when there are."""
-    if price is None:
+    if price is None or price.is_nan() or price <= 0:
+        # NUMERIC allows NaN, and a listing row may hold a placeholder 0 or -1.
         return None
     whole = price == price.to_integral_value()
     amount = f"{price:,.0f}" if whole else f"{price:,.2f}"

@@ -22,7 +22,10 @@ from publisher.rules import (
     mention_spans,
 )
 
-_FENCE = re.compile(r"^```[\w-]*\n(?P<body>.*?)\n?```$", re.DOTALL)
+# A fenced answer, perhaps after one line of preamble ("Here is your caption:").
+_FENCE = re.compile(
+    r"^(?:[^\n`]*:[ \t]*\n+)?```[\w-]*\n(?P<body>.*?)\n?```$", re.DOTALL
+)
 _LABEL = re.compile(r"^(?:instagram\s+)?caption\s*:\s*", re.IGNORECASE)
 _QUOTES = {'"': '"', "'": "'", "“": "”", "«": "»"}
 _ELLIPSIS = "…"
@@ -51,8 +54,11 @@ def tidy(answer: str) -> str:
         text = fenced.group("body").strip()
     text = _LABEL.sub("", text, count=1)
     closing = _QUOTES.get(text[:1])
-    if closing and len(text) > 1 and text.endswith(closing):
-        text = text[1:-1].strip()
+    inner = text[1:-1]
+    # Quotes wrap the answer only when none are inside: `"Sold!" and "Wow!"` is
+    # a caption that quotes twice.
+    if closing and len(text) > 1 and text.endswith(closing) and closing not in inner:
+        text = inner.strip()
     return text
 
 

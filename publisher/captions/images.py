@@ -13,6 +13,7 @@ import base64
 import io
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -27,6 +28,7 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 _JPEG_QUALITY = 80
+_PARALLEL_FETCHES = 4
 # One quick retry: a person is waiting for the recommendation.
 _RETRY = FetchRetry(attempts=2, first_wait=0.3, max_wait=1.0, jitter=0.2)
 
@@ -57,24 +59,28 @@ def spread_sample(items: Sequence[T], count: int) -> list[T]:
 def shown_images(
     urls: Sequence[str],
     *,
-    session: requests.Session,
     timeout: tuple[float, float],
     max_bytes: int,
     max_side: int,
 ) -> list[ShownImage]:
-    """Each URL's image, shrunk to `max_side`; those that fail are left out."""
-    shown = []
-    for url in urls:
-        image = _shown_image(
-            url,
-            session=session,
-            timeout=timeout,
-            max_bytes=max_bytes,
-            max_side=max_side,
-        )
-        if image is not None:
-            shown.append(image)
-    return shown
+    """Each URL's image, shrunk to `max_side`, in order; those that fail are left
+    out. They are fetched side by side: a person is waiting for the caption."""
+    if not urls:
+        return []
+
+    def one(url: str) -> ShownImage | None:
+        with requests.Session() as session:
+            return _shown_image(
+                url,
+                session=session,
+                timeout=timeout,
+                max_bytes=max_bytes,
+                max_side=max_side,
+            )
+
+    with ThreadPoolExecutor(min(len(urls), _PARALLEL_FETCHES)) as pool:
+        found = list(pool.map(one, urls))
+    return [image for image in found if image is not None]
 
 
 def _shown_image(
@@ -96,6 +102,14 @@ def _shown_image(
     except ImageUnreadable as exc:
         log.warning("caption_image_skipped", reason=str(exc), status=None)
         return None
+    except (ValueError, requests.RequestException) as exc:
+        # A URL the download cannot even parse (`http://[::1/p.png`).
+        log.warning(
+            "caption_image_skipped",
+            reason=f"not a URL that can be fetched ({exc.__class__.__name__})",
+            status=None,
+        )
+        return None
     encoded = base64.b64encode(data).decode("ascii")
     return ShownImage(url, f"data:image/jpeg;base64,{encoded}", width, height)
 
@@ -114,7 +128,7 @@ def _shrunk_jpeg(data: bytes, max_side: int) -> tuple[bytes, int, int]:
                 # the model sees it the way it is meant to be looked at.
                 upright = ImageOps.exif_transpose(image)
                 upright.thumbnail((max_side, max_side))
-                rgb = upright.convert("RGB")
+                rgb = _on_white(upright)
     except (
         Image.DecompressionBombWarning,
         Image.DecompressionBombError,
@@ -124,7 +138,20 @@ def _shrunk_jpeg(data: bytes, max_side: int) -> tuple[bytes, int, int]:
         ValueError,
         EOFError,
     ) as exc:
-        raise ImageUnreadable(f"not an image that can be read ({exc})") from exc
+        raise ImageUnreadable(
+            f"not an image that can be read ({exc.__class__.__name__})"
+        ) from exc
     out = io.BytesIO()
     rgb.save(out, format="JPEG", quality=_JPEG_QUALITY, optimize=True)
     return out.getvalue(), rgb.width, rgb.height
+
+
+def _on_white(image: Image.Image) -> Image.Image:
+    """RGB, with any transparency laid over white: dropping the alpha channel alone
+    would show a logo's transparent background as whatever colour it hides."""
+    if image.mode in ("RGBA", "LA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        white = Image.new("RGB", rgba.size, "white")
+        white.paste(rgba, mask=rgba.getchannel("A"))
+        return white
+    return image.convert("RGB")

@@ -1,15 +1,19 @@
 """The model: an OpenAI-compatible chat-completions endpoint that takes images.
 
 The `openai` client does the HTTP work, including its retries of timeouts, dropped
-connections, 429 and 5xx answers with exponential backoff. Whatever still fails is
-a `ModelFailed` naming the rule (timeout, unreachable, refused key, error answer,
-empty answer) in words an operator can act on. The API key is sent only in the
-Authorization header and never logged.
+connections, 429 and 5xx answers with exponential backoff; the whole exchange is
+bounded by `timeout_seconds` per try. Whatever still fails is a `ModelFailed`
+naming the rule (timeout, unreachable, refused key, error answer, an answer not
+understood, an empty one) in words an operator can act on. The API key is sent
+only in the Authorization header, never logged, and masked should a server echo
+it into an error.
 """
 
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,6 +31,8 @@ for _name in ("openai", "httpx", "httpx2", "httpcore", "httpcore2"):
 
 # Local servers check no key, but the client refuses to start without one.
 _NO_KEY = "no-key"
+# The statuses below 500 that the client sends again (as its documentation says).
+_RETRIED = frozenset({408, 409, 429})
 
 
 class ModelFailed(Exception):
@@ -50,46 +56,55 @@ def ask_model(settings: CaptionSettings, messages: list[Any]) -> Answer:
     """Send the messages and return the caption in the answer."""
     assert settings.base_url is not None and settings.model is not None
     where = _where(str(settings.base_url))
-    key = settings.api_key.get_secret_value() if settings.api_key else _NO_KEY
+    key = settings.api_key.get_secret_value() if settings.api_key else ""
     tries = settings.max_retries + 1
-    with openai.OpenAI(
+    # The client's timeout bounds each read, so an answer trickled out a few bytes
+    # at a time would never trip it: the whole exchange gets its own deadline.
+    deadline = settings.timeout_seconds * tries
+    client = openai.OpenAI(
         base_url=str(settings.base_url),
         api_key=key or _NO_KEY,
         timeout=settings.timeout_seconds,
         max_retries=settings.max_retries,
-    ) as client:
-        try:
-            # Typed as what may come back: behind a wrong base_url (a web page, a
-            # proxy) the client hands over whatever text was answered with a 200.
-            response: object = client.chat.completions.create(
-                model=settings.model, messages=messages
-            )
-        except openai.APITimeoutError:
-            raise ModelFailed(
-                "model_timeout",
-                f"the model at {where} did not answer within "
-                f"{settings.timeout_seconds:g} s ({_times(tries)}); try again later",
-            ) from None
-        except openai.APIConnectionError as exc:
-            raise ModelFailed(
-                "model_unreachable",
-                f"cannot reach the model at {where} ({_times(tries)}): {exc}",
-            ) from None
-        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
-            raise ModelFailed(
-                "model_key",
-                f"the model at {where} refused the API key ({exc.status_code}); "
-                "check PUBLISHER_CAPTIONS_API_KEY",
-            ) from None
-        except openai.APIStatusError as exc:
-            raise ModelFailed(
-                "model_error",
-                f"the model at {where} answered {exc.status_code} "
-                f"({_times(tries)}): {_detail(exc)}",
-            ) from None
-        except (openai.APIError, ValueError) as exc:
-            # ValueError: a 200 whose body claims JSON but is not.
-            raise _not_understood(where, exc.__class__.__name__) from None
+    )
+    pool = ThreadPoolExecutor(1, thread_name_prefix="caption-model")
+    try:
+        # Typed as what may come back: behind a wrong base_url (a web page, a
+        # proxy) the client hands over whatever text was answered with a 200.
+        asked = pool.submit(
+            client.chat.completions.create, model=settings.model, messages=messages
+        )
+        response: object = asked.result(timeout=deadline)
+    except (openai.APITimeoutError, FutureTimeout):
+        raise ModelFailed(
+            "model_timeout",
+            f"the model at {where} did not answer within "
+            f"{settings.timeout_seconds:g} s ({_times(tries)}); a slow model needs "
+            "a longer captions.timeout_seconds, a busy one a later try",
+        ) from None
+    except openai.APIConnectionError as exc:
+        raise ModelFailed(
+            "model_unreachable",
+            f"cannot reach the model at {where} ({_times(tries)}): "
+            f"{_hidden(str(exc), key)}",
+        ) from None
+    except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+        raise ModelFailed(
+            "model_key",
+            f"the model at {where} refused the API key ({exc.status_code}); "
+            "check PUBLISHER_CAPTIONS_API_KEY",
+        ) from None
+    except openai.APIStatusError as exc:
+        raise ModelFailed(
+            "model_error", _status_message(exc, where, tries, key)
+        ) from None
+    except (openai.APIError, ValueError) as exc:
+        # ValueError: a 200 whose body claims JSON but is not.
+        raise _not_understood(where, exc.__class__.__name__) from None
+    finally:
+        # An abandoned request stops at its next read, when its connection closes.
+        client.close()
+        pool.shutdown(wait=False)
     content = _content(response)
     if not isinstance(content, str):
         raise _not_understood(where, "no chat completion message in it")
@@ -100,6 +115,28 @@ def ask_model(settings: CaptionSettings, messages: list[Any]) -> Answer:
         )
     model = getattr(response, "model", None)
     return Answer(text, model if isinstance(model, str) and model else settings.model)
+
+
+def _status_message(
+    exc: openai.APIStatusError, where: str, tries: int, key: str
+) -> str:
+    """What an error answer says, with how often it was tried (only these
+    statuses are tried again) and, for a 404 or 405, where to look."""
+    status = exc.status_code
+    tried = _times(tries if status in _RETRIED or status >= 500 else 1)
+    message = f"the model at {where} answered {status} ({tried}): "
+    message += _hidden(_detail(exc), key)
+    if status in (404, 405):
+        message += (
+            "; check captions.base_url: it names the API's root, which usually "
+            "ends in /v1 (chat/completions is added to it)"
+        )
+    return message
+
+
+def _hidden(text: str, key: str) -> str:
+    """The text without the API key, should a server or proxy echo it back."""
+    return text.replace(key, "***") if len(key) >= 4 else text
 
 
 def _content(response: object) -> object:

@@ -71,7 +71,9 @@ def recommend_caption(
     listing_id = None if listing is None else query.as_uuid(listing, "listing")
     settings = settings or load_settings()
     with engine.connect() as conn:
-        grounding = _grounding(conn, brand_id, post_id, listing_id)
+        grounding = _grounding(
+            conn, brand_id, post_id, listing_id, settings.captions.max_photos
+        )
     started = time.monotonic()
     try:
         result = recommend(grounding, settings.captions, settings.media)
@@ -88,6 +90,7 @@ def recommend_caption(
         model=result.model,
         grounding=grounding.kind,
         images=result.images_sent,
+        images_skipped=result.images_skipped,
         adjusted=len(result.adjustments),
         seconds=round(time.monotonic() - started, 3),
     )
@@ -104,27 +107,28 @@ def _json(post: UUID, grounding: Grounding, result: Recommendation) -> dict[str,
         "grounding": grounding.kind,
         "listing": grounding.listing.id if grounding.listing else None,
         "images": result.images_sent,
+        "images_skipped": result.images_skipped,
         "adjustments": result.adjustments,
     }
 
 
 def _grounding(
-    conn: Connection, brand: UUID, post: UUID, listing: UUID | None
+    conn: Connection, brand: UUID, post: UUID, listing: UUID | None, photos: int
 ) -> Grounding:
     row = _post_row(conn, brand, post)
     creative = _creative(row)
     if listing is None and row["instance_id"] is not None:
         listing = _linked_listing(conn, brand, row["instance_id"])
-        facts = None if listing is None else _listing(conn, brand, listing)
+        facts = None if listing is None else _listing(conn, brand, listing, photos)
     elif listing is not None:
-        facts = _listing(conn, brand, listing)
+        facts = _listing(conn, brand, listing, photos)
         if facts is None:
             raise ValidationFailed.one(
                 "listing", "listing_exists", f"no listing {listing} in brand {brand}"
             )
     else:
         facts = None
-    return Grounding(row["brand_name"], creative, facts)
+    return Grounding(scrub(row["brand_name"], 200) or "", creative, facts)
 
 
 def _post_row(conn: Connection, brand: UUID, post: UUID) -> RowMapping:
@@ -214,7 +218,9 @@ def _linked_listing(conn: Connection, brand: UUID, instance: UUID) -> UUID | Non
     ).scalar_one_or_none()
 
 
-def _listing(conn: Connection, brand: UUID, listing: UUID) -> ListingFacts | None:
+def _listing(
+    conn: Connection, brand: UUID, listing: UUID, photos: int
+) -> ListingFacts | None:
     row = conn.execute(
         select(listings).where(
             listings.c.id == listing,
@@ -224,7 +230,7 @@ def _listing(conn: Connection, brand: UUID, listing: UUID) -> ListingFacts | Non
     ).one_or_none()
     if row is None:
         return None
-    photos = _photo_urls(conn, listing)
+    sample = _photo_sample(conn, listing, photos)
     return ListingFacts(
         id=str(row.id),
         address=scrub(row.address, 300) or "",
@@ -239,13 +245,13 @@ def _listing(conn: Connection, brand: UUID, listing: UUID) -> ListingFacts | Non
         status=scrub(row.status, 50),
         property_type=scrub(row.property_type, 100),
         description=scrub(row.description),
-        photo_urls=photos,
+        photo_urls=sample,
     )
 
 
-def _photo_urls(conn: Connection, listing: UUID) -> list[str]:
-    """The listing's live photos by position; of a larger set than _PHOTOS_READ,
-    that many spread over the whole of it, so a sample still reaches the last."""
+def _photo_sample(conn: Connection, listing: UUID, count: int) -> list[str]:
+    """`count` of the listing's live photos spread over the whole set by position
+    (the first, the last, evenly between), however many it has."""
     numbered = (
         select(
             files.c.url,
@@ -262,7 +268,7 @@ def _photo_urls(conn: Connection, listing: UUID) -> list[str]:
         .subquery()
     )
     total = conn.execute(select(func.count()).select_from(numbered)).scalar_one()
-    picked = spread_sample(range(1, total + 1), _PHOTOS_READ)
+    picked = spread_sample(range(1, total + 1), count)
     return list(
         conn.execute(
             select(numbered.c.url)
