@@ -79,6 +79,28 @@ def test_a_video_post_shows_its_preview_image_and_says_video(
     assert [colour_index(url) for url in request.image_urls] == [6]
 
 
+def test_a_video_whose_preview_is_the_video_itself_sends_no_image(
+    world: CaptionWorld,
+) -> None:
+    """Such a "preview" would be downloaded whole (up to a Reel's 300 MB) only to
+    fail to decode; the template's metadata still goes."""
+    video = world.file(sample.stand_in_video(), name="tour.mp4", mime="video/mp4")
+    with world.engine.begin() as conn:
+        url = conn.execute(select(files.c.url).where(files.c.id == video)).scalar_one()
+        conn.execute(update(files).where(files.c.id == video).values(preview_url=url))
+        kind = sample.insert_template(conn, "Home tour", video=True)
+        instance = sample.insert_instance(conn, world.brand, kind, video)
+    post = world.post(template_instance=instance)
+
+    got = world.recommend(post)
+
+    (request,) = world.model.requests
+    assert request.image_urls == []
+    assert request.facts["template"]["video"] is True
+    # Not even tried: a download that failed to decode would count as skipped.
+    assert (got["data"]["images"], got["data"]["images_skipped"]) == (0, 0)
+
+
 def test_a_deleted_linked_listing_leaves_the_creative_as_grounding(
     world: CaptionWorld,
 ) -> None:

@@ -21,6 +21,9 @@ from publisher.settings import CaptionSettings, MediaSettings
 
 BUILTIN = "builtin"
 MODEL = "model"
+# A photo or creative larger than this is no photo (a video, a print master):
+# it is left out rather than downloaded to be shrunk.
+MAX_IMAGE_BYTES = 50 * 1024 * 1024
 
 __all__ = [
     "BUILTIN",
@@ -60,7 +63,7 @@ def recommend(
     images = shown_images(
         wanted,
         timeout=(5.0, media.fetch_timeout_seconds),
-        max_bytes=media.max_download_bytes,
+        max_bytes=min(media.max_download_bytes, MAX_IMAGE_BYTES),
         max_side=captions.max_image_side,
     )
     answer = ask_model(captions, messages(grounding, images))

@@ -189,8 +189,9 @@ def _creative(row: RowMapping) -> CreativeFacts:
             url = preview = None
         video = str(mime or "").startswith("video/")
         name, kind, medium = row["asset_label"], row["asset_type"], row["asset_medium"]
-    # A video cannot be shown to the model; its preview image can.
-    image = preview if video else url
+    # A video cannot be shown to the model; its preview image can (a "preview"
+    # that is the video itself is not one, and would be downloaded whole).
+    image = (preview if preview != url else None) if video else url
     return CreativeFacts(
         name=scrub(name, 200),
         template_type=scrub(kind, 100),
