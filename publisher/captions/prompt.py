@@ -52,13 +52,17 @@ def facts_document(grounding: Grounding, image_count: int) -> dict[str, Any]:
         "brand": grounding.brand_name,
         "template": grounding.creative.to_json(),
     }
-    if grounding.listing is not None:
-        document["listing"] = grounding.listing.to_json()
+    listing = grounding.listing
+    if listing is not None:
+        document["listing"] = listing.to_json()
+    # What the images are: the listing's photos, or (a listing without photos,
+    # or no listing) the post's creative, as `recommend` chose them.
+    if not image_count:
+        document["images"] = "none available"
+    elif listing is not None and listing.photo_urls:
         document["images"] = f"{image_count} photos of the listing, spread over its set"
     else:
-        document["images"] = (
-            "the post's rendered creative" if image_count else "none available"
-        )
+        document["images"] = "the post's rendered creative"
     return document
 
 

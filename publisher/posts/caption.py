@@ -13,7 +13,8 @@ read here, so nothing about them (an e-mail, a phone number) can reach a model.
 from __future__ import annotations
 
 import time
-from typing import Any
+from decimal import Decimal
+from typing import Any, TypeVar
 from uuid import UUID
 
 import structlog
@@ -47,6 +48,7 @@ from publisher.tables import (
 log = structlog.get_logger(__name__)
 
 posts = social_posts.c
+N = TypeVar("N", int, Decimal)
 _creative_file = files.alias("creative_file")
 # A listing's photo set may be large; only this many, spread over all of it, are
 # read to sample from.
@@ -240,14 +242,22 @@ def _listing(
         postal_code=scrub(row.postal_code, 20),
         price=row.price,
         currency=row.currency,
-        bedrooms=row.bedrooms,
-        bathrooms=row.bathrooms,
-        square_feet=row.square_feet,
+        bedrooms=_count(row.bedrooms),
+        bathrooms=_count(row.bathrooms),
+        square_feet=_count(row.square_feet),
         status=scrub(row.status, 50),
         property_type=scrub(row.property_type, 100),
         description=scrub(row.description),
         photo_urls=sample,
     )
+
+
+def _count(value: N | None) -> N | None:
+    """A count as the listing row holds it; a negative one, or NUMERIC's NaN (a
+    placeholder of some import), is no fact at all."""
+    if value is None or (isinstance(value, Decimal) and value.is_nan()):
+        return None
+    return value if value >= 0 else None
 
 
 def _photo_sample(conn: Connection, listing: UUID, count: int) -> list[str]:
