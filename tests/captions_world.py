@@ -2,19 +2,15 @@
 path) whose creatives and listing photos are served over HTTP by a real
 `MediaServer`, and the scriptable model server the caption writer is pointed at.
 
-Photos are solid colours, so a test tells which ones a model was shown by decoding
-the data URLs of a recorded request and reading their colour. Every recommendation
+Listing photos are solid colours (`tests.captions_images`). Every recommendation
 made through the world also checks that no post row changed: a recommendation
 never writes.
 """
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import os
-import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +20,7 @@ from uuid import UUID, uuid4
 
 import pytest
 from PIL import Image
-from sqlalchemy import Engine, Table, create_engine, insert, select, update
+from sqlalchemy import Engine, Row, Table, create_engine, insert, select, update
 
 from publisher import sample
 from publisher.captions.prompt import INSTRUCTIONS
@@ -33,22 +29,9 @@ from publisher.posts import ModelUnavailable, recommend_caption
 from publisher.settings import Settings
 from publisher.storage import MediaServer
 from publisher.tables import files, listing_photos, social_posts
-from tests.builders import run_cli
+from tests.captions_images import COLOURS, decoded, solid
 from tests.model_server import ModelServer
 
-# Ten colours far apart from each other, one per photo position.
-COLOURS = (
-    (230, 25, 25),
-    (25, 200, 25),
-    (25, 25, 230),
-    (240, 230, 20),
-    (230, 20, 230),
-    (20, 220, 230),
-    (120, 10, 10),
-    (10, 110, 10),
-    (10, 10, 120),
-    (128, 128, 128),
-)
 # Users' personal data, also typed into listing descriptions: none of it may ever
 # reach the model.
 USER_EMAIL = "jane.agent@harbor-realty.example"
@@ -59,35 +42,6 @@ DESCRIPTION_PHONE = "(207) 555-0142"
 KEY = "sk-live-0123456789abcdefSECRET"
 # The model the settings name (the server answers as MODEL_NAME).
 CONFIGURED_MODEL = "vision-small"
-
-
-def solid(colour: tuple[int, int, int], width: int = 300, height: int = 200) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (width, height), colour).save(out, format="PNG")
-    return out.getvalue()
-
-
-def decoded(data_url: str) -> Image.Image:
-    """The image inside a `data:image/jpeg;base64,...` URL."""
-    head, _, payload = data_url.partition(",")
-    assert head == "data:image/jpeg;base64", head
-    image = Image.open(io.BytesIO(base64.b64decode(payload)))
-    assert image.format == "JPEG"
-    return image.convert("RGB")
-
-
-def colour_index(data_url: str) -> int:
-    """Which of COLOURS the image is (JPEG shifts a solid colour only a little)."""
-    image = decoded(data_url)
-    pixel = image.getpixel((image.width // 2, image.height // 2))
-    assert isinstance(pixel, tuple)
-
-    def distance(colour: tuple[int, int, int]) -> int:
-        return sum((a - b) ** 2 for a, b in zip(colour, pixel, strict=True))
-
-    best = min(range(len(COLOURS)), key=lambda n: distance(COLOURS[n]))
-    assert distance(COLOURS[best]) < 30**2, (pixel, COLOURS[best])
-    return best
 
 
 @dataclass
@@ -117,6 +71,25 @@ class CaptionWorld:
         with self.engine.connect() as conn:
             url = conn.execute(select(files.c.url).where(files.c.id == file)).one()
         return str(url[0])
+
+    def preview(self, video: UUID, url: str | None) -> None:
+        """Set the preview image URL of a video file (None: it has none)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(files).where(files.c.id == video).values(preview_url=url)
+            )
+
+    def photos(self, listing: UUID) -> Sequence[Row[Any, Any, Any]]:
+        """The photo rows of `listing` (`id`, `file` and the file's `path`) in
+        position order."""
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(listing_photos.c.id, listing_photos.c.file, files.c.path)
+                .join(files, files.c.id == listing_photos.c.file)
+                .where(listing_photos.c.listing == listing)
+                .order_by(listing_photos.c.position)
+            )
+            return found.all()
 
     def other_brand(self, name: str = "Other Realty") -> UUID:
         with self.engine.begin() as conn:
@@ -242,7 +215,7 @@ class CaptionWorld:
         listing: UUID | str | None = None,
         *,
         model: bool = True,
-        **overrides: object,
+        **overrides: Any,
     ) -> dict[str, Any]:
         """The envelope of a recommendation, which changed no post row."""
         settings = self.settings(model=model, **overrides)
@@ -254,7 +227,7 @@ class CaptionWorld:
         return got
 
     def refused(
-        self, post: UUID, rule: str, *also: str, **overrides: object
+        self, post: UUID, rule: str, *also: str, **overrides: Any
     ) -> ModelUnavailable:
         """The recommendation fails as `model`/`rule` (or one of `also`), keeps
         the key out of the error and leaves every post row as it was."""
@@ -283,65 +256,16 @@ class CaptionWorld:
         bodies = [request.json for request in self.model.requests]
         return json.dumps(bodies, ensure_ascii=False)
 
-    def cli(
-        self, *args: str, model: bool = True, **env: str
-    ) -> subprocess.CompletedProcess[str]:
-        """`publisher posts caption --brand <ours> ...` as an operator runs it, with
-        the model server configured (`model=False`: none) and debug JSON logs;
-        none of the caller's own PUBLISHER_ variables leaks into it."""
-        values = {k: v for k, v in os.environ.items() if not k.startswith("PUBLISHER_")}
-        values.update(
-            PUBLISHER_DATABASE_URL=self.url,
-            PUBLISHER_MEDIA_DIRECTORY=str(self.media_dir),
-            PUBLISHER_MEDIA_BASE_URL=self.media.url,
-            PUBLISHER_LOG_FORMAT="json",
-            PUBLISHER_LOG_LEVEL="debug",
-            PUBLISHER_CAPTIONS_API_KEY=KEY,
-            PUBLISHER_CAPTIONS_MAX_RETRIES="0",
-            PUBLISHER_CAPTIONS_TIMEOUT_SECONDS="10",
-        )
-        if model:
-            values["PUBLISHER_CAPTIONS_BASE_URL"] = self.model.base_url
-            values["PUBLISHER_CAPTIONS_MODEL"] = CONFIGURED_MODEL
-        values.update(env)
-        brand = ("--brand", str(self.brand))
-        return run_cli(
-            self.media_dir.parent, "posts", "caption", *brand, *args, env=values
-        )
-
-
-def assert_clean(done: subprocess.CompletedProcess[str]) -> None:
-    """No stack trace and no API key (nor its tail) in what the command printed."""
-    printed = done.stdout + done.stderr
-    assert "Traceback" not in printed
-    assert KEY not in printed and KEY[-8:] not in printed
-
-
-def error_json(stderr: str) -> dict[str, Any]:
-    """The error document among the JSON log lines on standard error."""
-    start = stderr.index("{\n")
-    error, _ = json.JSONDecoder().raw_decode(stderr[start:])
-    assert isinstance(error, dict)
-    return error
-
 
 @pytest.fixture
-def world(
-    pg_url: str,
-    tmp_path: Path,
-    make_settings: Callable[..., Settings],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[CaptionWorld]:
+def world(pg_url: str, request: pytest.FixtureRequest) -> Iterator[CaptionWorld]:
     """The production path: PostgreSQL."""
-    yield from _world(pg_url, tmp_path, make_settings, monkeypatch)
+    yield from _world(pg_url, request)
 
 
 @pytest.fixture
 def sqlite_world(
-    sqlite_url: str,
-    tmp_path: Path,
-    make_settings: Callable[..., Settings],
-    monkeypatch: pytest.MonkeyPatch,
+    sqlite_url: str, request: pytest.FixtureRequest
 ) -> Iterator[CaptionWorld]:
     """SQLite's own path: the sandbox and the demo run on it."""
     engine = create_engine(sqlite_url)
@@ -349,16 +273,14 @@ def sqlite_world(
         init_schema(engine)
     finally:
         engine.dispose()
-    yield from _world(sqlite_url, tmp_path, make_settings, monkeypatch)
+    yield from _world(sqlite_url, request)
 
 
-def _world(
-    url: str,
-    tmp_path: Path,
-    make_settings: Callable[..., Settings],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[CaptionWorld]:
-    media_dir = tmp_path / "media"
+def _world(url: str, request: pytest.FixtureRequest) -> Iterator[CaptionWorld]:
+    """The world on the database at `url`, built from the test's own `tmp_path`,
+    `make_settings` and `monkeypatch` (asked for once here rather than in the
+    signature of each fixture)."""
+    media_dir = request.getfixturevalue("tmp_path") / "media"
     media_dir.mkdir()
     engine = create_engine(url)
     try:
@@ -375,8 +297,8 @@ def _world(
                 media,
                 media_dir,
                 model,
-                make_settings,
-                monkeypatch,
+                request.getfixturevalue("make_settings"),
+                request.getfixturevalue("monkeypatch"),
                 brand,
                 user,
                 page,

@@ -91,21 +91,21 @@ class Recorded:
     def json(self) -> Any:
         return json.loads(self.body)
 
+    def content(self, role: str) -> Any:
+        """The content of the one message of `role` (there must be exactly one)."""
+        found = [m for m in self.json["messages"] if m["role"] == role]
+        assert len(found) == 1, found
+        return found[0]["content"]
+
     @property
     def system(self) -> str:
-        """The text of the (one) system message."""
-        found = [m for m in self.json["messages"] if m["role"] == "system"]
-        assert len(found) == 1, found
-        content = found[0]["content"]
+        content = self.content("system")
         assert isinstance(content, str)
         return content
 
     @property
     def user_parts(self) -> list[dict[str, Any]]:
-        """The content parts of the (one) user message."""
-        found = [m for m in self.json["messages"] if m["role"] == "user"]
-        assert len(found) == 1, found
-        parts = found[0]["content"]
+        parts = self.content("user")
         assert isinstance(parts, list)
         return parts
 

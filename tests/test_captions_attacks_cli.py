@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.builders import free_port
-from tests.captions_world import KEY, CaptionWorld, assert_clean, error_json, world
+from tests.captions_command import assert_clean, caption_cli, error_json
+from tests.captions_world import KEY, CaptionWorld, world
 from tests.model_server import Reply, completion
 
 __all__ = ["world"]
@@ -35,7 +36,7 @@ def test_cli_mistakes_are_json_errors_naming_the_field(
 ) -> None:
     post = world.listing_post()
     before = world.posts_rows()
-    done = world.cli(*[arg.format(post=post) for arg in args], model=False)
+    done = caption_cli(world, *[arg.format(post=post) for arg in args], model=False)
     assert done.returncode == 6, done.stderr
     assert_clean(done)
     error = error_json(done.stderr)
@@ -50,7 +51,7 @@ def test_cli_model_failure_is_exit_10_without_the_key_in_debug_logs(
     echo = {"error": {"message": f"bad request from key {KEY}"}}
     world.model.script(Reply(status=500, body=echo))
     before = world.posts_rows()
-    done = world.cli("--id", str(post))
+    done = caption_cli(world, "--id", str(post))
     assert world.model.requests[0].headers["authorization"] == f"Bearer {KEY}"
     assert done.returncode == 10, done.stderr
     assert_clean(done)
@@ -64,7 +65,7 @@ def test_cli_unreadable_answer_is_exit_10_not_a_traceback(
     post = world.listing_post()
     body = {**completion("x"), "choices": [{"index": 0, "message": None}]}
     world.model.script(Reply(body=body))
-    done = world.cli("--id", str(post))
+    done = caption_cli(world, "--id", str(post))
     assert_clean(done)
     assert done.returncode == 10, done.stderr
 
@@ -92,7 +93,7 @@ BAD_CONFIG = {
 def test_bad_caption_config_stops_with_exit_2_naming_the_key(
     world: CaptionWorld, env: dict[str, str]
 ) -> None:
-    done = world.cli("--id", str(world.listing_post()), model=False, **env)
+    done = caption_cli(world, "--id", str(world.listing_post()), model=False, **env)
     assert done.returncode == 2, (done.returncode, done.stdout, done.stderr)
     assert_clean(done)
     assert "captions" in done.stderr.lower()
@@ -104,7 +105,9 @@ def test_an_api_key_in_a_config_file_is_refused(
     config = tmp_path / "site.yaml"
     config.write_text("captions:\n  api_key: sk-in-a-file-0000\n")
     post = world.listing_post()
-    done = world.cli("--id", str(post), model=False, PUBLISHER_CONFIG=str(config))
+    done = caption_cli(
+        world, "--id", str(post), model=False, PUBLISHER_CONFIG=str(config)
+    )
     assert done.returncode == 2
     assert "sk-in-a-file-0000" not in done.stderr + done.stdout
     assert "PUBLISHER_CAPTIONS_API_KEY" in done.stderr
@@ -130,7 +133,7 @@ def test_a_base_url_with_or_without_a_trailing_slash_reaches_chat_completions(
 def test_cli_success_with_debug_logs_never_prints_the_key(
     world: CaptionWorld,
 ) -> None:
-    done = world.cli("--id", str(world.listing_post()))
+    done = caption_cli(world, "--id", str(world.listing_post()))
     assert done.returncode == 0, done.stderr
     assert_clean(done)
     assert json.loads(done.stdout)["data"]["source"] == "model"
@@ -139,7 +142,7 @@ def test_cli_success_with_debug_logs_never_prints_the_key(
 def test_cli_listing_of_another_brand_is_exit_6(world: CaptionWorld) -> None:
     theirs = world.listing(brand=world.other_brand("Rival Realty"))
     post = world.listing_post()
-    done = world.cli("--id", str(post), "--listing", str(theirs), model=False)
+    done = caption_cli(world, "--id", str(post), "--listing", str(theirs), model=False)
     assert done.returncode == 6, done.stderr
     assert_clean(done)
     assert '"rule": "listing_exists"' in done.stderr

@@ -10,12 +10,11 @@ from uuid import uuid4
 import pytest
 
 from publisher.rules import caption_problems
+from tests.captions_command import assert_clean, caption_cli, error_json
+from tests.captions_images import colour_index
 from tests.captions_world import (
     KEY,
     CaptionWorld,
-    assert_clean,
-    colour_index,
-    error_json,
     sqlite_world,
     world,
 )
@@ -34,7 +33,7 @@ def test_success_prints_the_envelope_and_keeps_the_key_out_of_logs(
     before = world.posts_rows()
 
     # The client's own debug logging asked for too: it stays quiet all the same.
-    done = world.cli("--id", str(post), OPENAI_LOG="debug")
+    done = caption_cli(world, "--id", str(post), OPENAI_LOG="debug")
 
     assert done.returncode == 0, done.stderr
     envelope = json.loads(done.stdout)
@@ -58,7 +57,7 @@ def test_a_model_failure_exits_10_with_error_json(world: CaptionWorld) -> None:
     before = world.posts_rows()
     world.model.script(failure(503))
 
-    done = world.cli("--id", str(post), PUBLISHER_CAPTIONS_MAX_RETRIES="1")
+    done = caption_cli(world, "--id", str(post), PUBLISHER_CAPTIONS_MAX_RETRIES="1")
 
     assert done.returncode == 10, done.stderr
     assert done.stdout == ""
@@ -75,7 +74,7 @@ def test_a_model_failure_exits_10_with_error_json(world: CaptionWorld) -> None:
 
 @pytest.mark.postgres
 def test_an_unknown_post_exits_8(world: CaptionWorld) -> None:
-    done = world.cli("--id", str(uuid4()))
+    done = caption_cli(world, "--id", str(uuid4()))
 
     assert done.returncode == 8, done.stderr
     error = error_json(done.stderr)
@@ -89,7 +88,7 @@ def test_another_brands_listing_exits_6_naming_listing(world: CaptionWorld) -> N
     post = world.listing_post()
     other = world.listing(brand=world.other_brand())
 
-    done = world.cli("--id", str(post), "--listing", str(other))
+    done = caption_cli(world, "--id", str(post), "--listing", str(other))
 
     assert done.returncode == 6, done.stderr
     error = error_json(done.stderr)
@@ -102,7 +101,7 @@ def test_without_a_model_the_builtin_writer_answers(world: CaptionWorld) -> None
     instance = world.instance(name="Holiday card", template_type="Christmas")
     post = world.post(instance)
 
-    done = world.cli("--id", str(post), model=False)
+    done = caption_cli(world, "--id", str(post), model=False)
 
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)["data"]
@@ -117,8 +116,8 @@ def test_without_a_model_the_builtin_writer_answers(world: CaptionWorld) -> None
 def test_on_sqlite_both_writers_answer(sqlite_world: CaptionWorld) -> None:
     post = sqlite_world.listing_post()
 
-    builtin = sqlite_world.cli("--id", str(post), model=False)
-    model = sqlite_world.cli("--id", str(post))
+    builtin = caption_cli(sqlite_world, "--id", str(post), model=False)
+    model = caption_cli(sqlite_world, "--id", str(post))
 
     assert builtin.returncode == 0, builtin.stderr
     caption = json.loads(builtin.stdout)["data"]["caption"]

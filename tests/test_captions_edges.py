@@ -9,7 +9,7 @@ import json
 
 import pytest
 from PIL import Image
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from structlog.testing import capture_logs
 
 from publisher import sample
@@ -22,12 +22,9 @@ from publisher.tables import (
     social_posts,
     template_instance_listings,
 )
+from tests.captions_images import COLOURS, colour_index, decoded, solid
 from tests.captions_world import (
-    COLOURS,
     CaptionWorld,
-    colour_index,
-    decoded,
-    solid,
     world,
 )
 
@@ -41,12 +38,8 @@ def test_a_video_post_shows_its_preview_image_and_says_video(
 ) -> None:
     video = world.file(sample.stand_in_video(), name="tour.mp4", mime="video/mp4")
     preview = world.file(solid(COLOURS[6]))
+    world.preview(video, world.file_url(preview))
     with world.engine.begin() as conn:
-        conn.execute(
-            update(files)
-            .where(files.c.id == video)
-            .values(preview_url=world.file_url(preview))
-        )
         kind = sample.insert_template(
             conn, "Home tour", template_type="OpenHouse", video=True
         )
@@ -66,12 +59,8 @@ def test_a_video_whose_preview_is_the_video_itself_sends_no_image(
     """Such a "preview" would be downloaded whole (up to a Reel's 300 MB) only to
     fail to decode; the template's metadata still goes."""
     video = world.file(sample.stand_in_video(), name="tour.mp4", mime="video/mp4")
+    world.preview(video, world.file_url(video))
     with world.engine.begin() as conn:
-        conn.execute(
-            update(files)
-            .where(files.c.id == video)
-            .values(preview_url=world.file_url(video))
-        )
         kind = sample.insert_template(conn, "Home tour", video=True)
         instance = sample.insert_instance(conn, world.brand, kind, video)
     post = world.post(instance)
@@ -141,14 +130,7 @@ def test_deleted_photos_and_files_are_left_out_of_the_sample(
 ) -> None:
     instance = world.instance()
     listing = world.listing(instance, colours=COLOURS[:4])
-    with world.engine.begin() as conn:
-        photos = conn.execute(
-            select(
-                listing_photos.c.id, listing_photos.c.file, listing_photos.c.position
-            )
-            .where(listing_photos.c.listing == listing)
-            .order_by(listing_photos.c.position)
-        ).all()
+    photos = world.photos(listing)
     world.delete(listing_photos, photos[1].id)
     world.delete(files, photos[2].file)
     post = world.post(instance)
@@ -182,16 +164,9 @@ def test_an_image_that_cannot_be_fetched_or_read_is_skipped(
 ) -> None:
     instance = world.instance()
     listing = world.listing(instance, colours=COLOURS[:3])
-    with world.engine.begin() as conn:
-        paths = conn.execute(
-            select(files.c.path)
-            .join(listing_photos, listing_photos.c.file == files.c.id)
-            .where(listing_photos.c.listing == listing)
-            .order_by(listing_photos.c.position)
-        ).scalars()
-        first, second, _ = list(paths)
-    (world.media_dir / first).unlink()
-    (world.media_dir / second).write_bytes(b"not an image at all")
+    first, second, _ = world.photos(listing)
+    (world.media_dir / first.path).unlink()
+    (world.media_dir / second.path).write_bytes(b"not an image at all")
     post = world.post(instance)
 
     with capture_logs() as logs:

@@ -10,16 +10,13 @@ import pytest
 
 from publisher.posts import ValidationFailed
 from publisher.tables import listings
+from tests.captions_images import COLOURS, colour_index, decoded, solid
 from tests.captions_world import (
-    COLOURS,
     DESCRIPTION_EMAIL,
     DESCRIPTION_PHONE,
     USER_EMAIL,
     USER_PHONE,
     CaptionWorld,
-    colour_index,
-    decoded,
-    solid,
     world,
 )
 from tests.model_server import MODEL_NAME
