@@ -1,14 +1,16 @@
-"""The world of the caption tests: a brand on PostgreSQL whose creatives and listing
-photos are served over HTTP by a real `MediaServer`, and a local model server.
+"""The world of the caption tests: a brand on PostgreSQL (or SQLite for its own
+path) whose creatives and listing photos are served over HTTP by a real
+`MediaServer`, and the scriptable model server the caption writer is pointed at.
 
-Photos are solid colours, so a test tells which ones a model was shown by decoding
-the data URLs of a recorded request and reading their colour.
+Listing photos are solid colours (`tests.captions_images`). Every recommendation
+made through the world also checks that no post row changed: a recommendation
+never writes.
 """
 
 from __future__ import annotations
 
-import base64
-import io
+import json
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,64 +20,28 @@ from uuid import UUID, uuid4
 
 import pytest
 from PIL import Image
-from sqlalchemy import Engine, create_engine, insert, select
+from sqlalchemy import Engine, Row, Table, create_engine, insert, select, update
 
 from publisher import sample
+from publisher.captions.prompt import INSTRUCTIONS
 from publisher.db import init_schema
-from publisher.posts import recommend_caption
+from publisher.posts import ModelUnavailable, recommend_caption
 from publisher.settings import Settings
 from publisher.storage import MediaServer
-from publisher.tables import listing_photos, social_posts
+from publisher.tables import files, listing_photos, social_posts
+from tests.captions_images import COLOURS, decoded, solid
 from tests.model_server import ModelServer
 
-# Ten colours far apart from each other, one per photo position.
-COLOURS = (
-    (230, 25, 25),
-    (25, 200, 25),
-    (25, 25, 230),
-    (240, 230, 20),
-    (230, 20, 230),
-    (20, 220, 230),
-    (120, 10, 10),
-    (10, 110, 10),
-    (10, 10, 120),
-    (128, 128, 128),
-)
 # Users' personal data, also typed into listing descriptions: none of it may ever
 # reach the model.
 USER_EMAIL = "jane.agent@harbor-realty.example"
 USER_PHONE = "+1 207 555 0199"
 DESCRIPTION_EMAIL = "call.me@agent-mail.example"
 DESCRIPTION_PHONE = "(207) 555-0142"
-
-
-def solid(colour: tuple[int, int, int], width: int = 300, height: int = 200) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (width, height), colour).save(out, format="PNG")
-    return out.getvalue()
-
-
-def decoded(data_url: str) -> Image.Image:
-    """The image inside a `data:image/jpeg;base64,...` URL."""
-    head, _, payload = data_url.partition(",")
-    assert head == "data:image/jpeg;base64", head
-    image = Image.open(io.BytesIO(base64.b64decode(payload)))
-    assert image.format == "JPEG"
-    return image.convert("RGB")
-
-
-def colour_index(data_url: str) -> int:
-    """Which of COLOURS the image is (JPEG shifts a solid colour only a little)."""
-    image = decoded(data_url)
-    pixel = image.getpixel((image.width // 2, image.height // 2))
-    assert isinstance(pixel, tuple)
-
-    def distance(colour: tuple[int, int, int]) -> int:
-        return sum((a - b) ** 2 for a, b in zip(colour, pixel, strict=True))
-
-    best = min(range(len(COLOURS)), key=lambda n: distance(COLOURS[n]))
-    assert distance(COLOURS[best]) < 30**2, (pixel, COLOURS[best])
-    return best
+# What an operator puts in PUBLISHER_CAPTIONS_API_KEY; it must never be printed.
+KEY = "sk-live-0123456789abcdefSECRET"
+# The model the settings name (the server answers as MODEL_NAME).
+CONFIGURED_MODEL = "vision-small"
 
 
 @dataclass
@@ -86,25 +52,12 @@ class CaptionWorld:
     media_dir: Path
     model: ModelServer
     make_settings: Callable[..., Settings]
+    monkeypatch: pytest.MonkeyPatch
     brand: UUID
     user: UUID
     page: UUID
 
-    def settings(self, *, model: bool = True, **overrides: object) -> Settings:
-        """Settings with the model server configured (or none: the built-in writer)
-        and quick answers; `captions_...` overrides on top."""
-        values: dict[str, object] = {
-            "database_url": self.url,
-            "media_base_url": self.media.url,
-            "media_directory": self.media_dir,
-            "captions_timeout_seconds": 10,
-            "captions_max_retries": 0,
-        }
-        if model:
-            values["captions_base_url"] = self.model.base_url
-            values["captions_model"] = "vision-small"
-        values.update(overrides)
-        return self.make_settings(**values)
+    # --- rows ---------------------------------------------------------------
 
     def file(
         self, data: bytes, *, name: str = "a.png", mime: str = "image/png"
@@ -114,54 +67,105 @@ class CaptionWorld:
                 conn, self.media_dir, self.media.url, data, name=name, mime=mime
             )
 
-    def instance(
-        self, data: bytes | None = None, *, brand: UUID | None = None, **template: Any
-    ) -> UUID:
-        """A rendered template instance (a PNG creative) of `template` kind."""
-        file = self.file(data or sample.render_creative(400, 500, "Creative"))
+    def file_url(self, file: UUID) -> str:
+        with self.engine.connect() as conn:
+            url = conn.execute(select(files.c.url).where(files.c.id == file)).one()
+        return str(url[0])
+
+    def preview(self, video: UUID, url: str | None) -> None:
+        """Set the preview image URL of a video file (None: it has none)."""
         with self.engine.begin() as conn:
-            kind = sample.insert_template(
-                conn, template.pop("name", "Harbor flyer"), **template
+            conn.execute(
+                update(files).where(files.c.id == video).values(preview_url=url)
             )
-            return sample.insert_instance(conn, brand or self.brand, kind, file)
+
+    def photos(self, listing: UUID) -> Sequence[Row[Any, Any, Any]]:
+        """The photo rows of `listing` (`id`, `file` and the file's `path`) in
+        position order."""
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(listing_photos.c.id, listing_photos.c.file, files.c.path)
+                .join(files, files.c.id == listing_photos.c.file)
+                .where(listing_photos.c.listing == listing)
+                .order_by(listing_photos.c.position)
+            )
+            return found.all()
+
+    def other_brand(self, name: str = "Other Realty") -> UUID:
+        with self.engine.begin() as conn:
+            return sample.insert_brand(conn, name=name)
+
+    def delete(self, table: Table, row: UUID) -> None:
+        """Soft-delete `row` of `table`, as the app does."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(table)
+                .where(table.c.id == row)
+                .values(deleted_at=datetime.now(UTC))
+            )
+
+    def instance(
+        self,
+        creative: bytes | UUID | None = None,
+        *,
+        brand: UUID | None = None,
+        name: str = "Harbor flyer",
+        **template: Any,
+    ) -> UUID:
+        """A template instance of `template` kind rendered as `creative` (an
+        image's bytes or a stored file; by default a 600 x 400 PNG flyer)."""
+        if not isinstance(creative, UUID):
+            creative = self.file(creative or sample.render_creative(600, 400, "Ad"))
+        with self.engine.begin() as conn:
+            kind = sample.insert_template(conn, name, **template)
+            return sample.insert_instance(conn, brand or self.brand, kind, creative)
 
     def listing(
         self,
         instance: UUID | None = None,
         *,
-        colours: Sequence[tuple[int, int, int]] = COLOURS[:3],
+        colours: Sequence[tuple[int, int, int]] = (),
         brand: UUID | None = None,
         **values: Any,
     ) -> UUID:
         """A listing with one photo per colour at positions 0, 1, ...; the photo
         rows are inserted last position first, so only `position` orders them."""
-        files = [self.file(solid(colour)) for colour in colours]
         with self.engine.begin() as conn:
             listing = sample.insert_listing(
                 conn, brand or self.brand, instance, **values
             )
-            for position in reversed(range(len(files))):
-                conn.execute(
-                    insert(listing_photos).values(
-                        id=uuid4(),
-                        listing=listing,
-                        file=files[position],
-                        position=position,
-                        created_at=datetime.now(UTC),
-                    )
-                )
+        for position in reversed(range(len(colours))):
+            self.photo(listing, solid(colours[position]), position)
         return listing
 
-    def post(self, **creative: UUID) -> UUID:
+    def photo(self, listing: UUID, data: bytes, position: int) -> UUID:
+        """A photo of `listing` at `position`; returns its file."""
+        file = self.file(data, name=f"p{position}.png")
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(listing_photos).values(
+                    id=uuid4(),
+                    listing=listing,
+                    file=file,
+                    position=position,
+                    created_at=datetime.now(UTC),
+                )
+            )
+        return file
+
+    def post(
+        self, instance: UUID | None = None, *, brand: UUID | None = None, **values: Any
+    ) -> UUID:
         with self.engine.begin() as conn:
             return sample.insert_post(
                 conn,
-                brand=self.brand,
+                brand=brand or self.brand,
                 user=self.user,
                 page=self.page,
                 due_at=None,
                 caption="The caption the agent wrote",
-                **creative,
+                template_instance=instance,
+                **values,
             )
 
     def asset_post(self, data: bytes, **asset: Any) -> UUID:
@@ -170,38 +174,98 @@ class CaptionWorld:
             made = sample.insert_asset(conn, self.brand, file, **asset)
         return self.post(asset=made)
 
+    def listing_post(self) -> UUID:
+        """A just-listed post whose listing has two photos."""
+        instance = self.instance(template_type="JustListed")
+        self.listing(instance, colours=COLOURS[:2])
+        return self.post(instance)
+
+    def posts_rows(self) -> list[tuple[Any, ...]]:
+        """Every column of every post, to show a recommendation wrote nothing."""
+        with self.engine.connect() as conn:
+            found = conn.execute(select(social_posts).order_by(social_posts.c.id))
+            return [tuple(row) for row in found]
+
+    # --- recommending -------------------------------------------------------
+
+    def settings(self, *, model: bool = True, **overrides: object) -> Settings:
+        """Settings with the model server configured (or none: the built-in writer),
+        quick answers and no retries; `captions_...` overrides on top. Captions
+        variables of an earlier call in the same test are cleared first."""
+        for name in list(os.environ):
+            if name.startswith("PUBLISHER_CAPTIONS_"):
+                self.monkeypatch.delenv(name)
+        values: dict[str, object] = {
+            "database_url": self.url,
+            "media_base_url": self.media.url,
+            "media_directory": self.media_dir,
+            "captions_timeout_seconds": 10,
+            "captions_max_retries": 0,
+            "captions_api_key": KEY,
+        }
+        if model:
+            values["captions_base_url"] = self.model.base_url
+            values["captions_model"] = CONFIGURED_MODEL
+        values.update(overrides)
+        return self.make_settings(**values)
+
     def recommend(
         self,
-        post: UUID,
+        post: UUID | str,
         listing: UUID | str | None = None,
         *,
         model: bool = True,
-        **overrides: object,
+        **overrides: Any,
     ) -> dict[str, Any]:
+        """The envelope of a recommendation, which changed no post row."""
         settings = self.settings(model=model, **overrides)
-        return recommend_caption(
+        before = self.posts_rows()
+        got = recommend_caption(
             self.engine, self.brand, post, listing, settings=settings
         )
+        assert self.posts_rows() == before
+        return got
 
-    def row(self, post: UUID) -> dict[str, Any]:
-        with self.engine.connect() as conn:
-            found = conn.execute(
-                select(social_posts).where(social_posts.c.id == post)
-            ).one()
-        return dict(found._mapping)
+    def refused(
+        self, post: UUID, rule: str, *also: str, **overrides: Any
+    ) -> ModelUnavailable:
+        """The recommendation fails as `model`/`rule` (or one of `also`), keeps
+        the key out of the error and leaves every post row as it was."""
+        before = self.posts_rows()
+        with pytest.raises(ModelUnavailable) as caught:
+            self.recommend(post, **overrides)
+        error = caught.value
+        assert error.status == 502
+        assert error.to_json()["code"] == "ModelUnavailable"
+        found = [(p.field, p.rule) for p in error.problems]
+        assert found in [[("model", name)] for name in (rule, *also)], found
+        assert KEY not in json.dumps(error.to_json())
+        assert self.posts_rows() == before
+        return error
+
+    def sent(self) -> tuple[dict[str, Any], list[Image.Image]]:
+        """The facts document and the images of the last request the model got."""
+        request = self.model.requests[-1]
+        assert [m["role"] for m in request.json["messages"]] == ["system", "user"]
+        assert request.system == INSTRUCTIONS
+        return request.facts, [decoded(url) for url in request.image_urls]
+
+    def sent_text(self) -> str:
+        """Every request body the model got, as one JSON text with its escapes
+        undone, to search for what must never be sent."""
+        bodies = [request.json for request in self.model.requests]
+        return json.dumps(bodies, ensure_ascii=False)
 
 
 @pytest.fixture
-def world(
-    pg_url: str, tmp_path: Path, make_settings: Callable[..., Settings]
-) -> Iterator[CaptionWorld]:
+def world(pg_url: str, request: pytest.FixtureRequest) -> Iterator[CaptionWorld]:
     """The production path: PostgreSQL."""
-    yield from _world(pg_url, tmp_path, make_settings)
+    yield from _world(pg_url, request)
 
 
 @pytest.fixture
 def sqlite_world(
-    sqlite_url: str, tmp_path: Path, make_settings: Callable[..., Settings]
+    sqlite_url: str, request: pytest.FixtureRequest
 ) -> Iterator[CaptionWorld]:
     """SQLite's own path: the sandbox and the demo run on it."""
     engine = create_engine(sqlite_url)
@@ -209,13 +273,14 @@ def sqlite_world(
         init_schema(engine)
     finally:
         engine.dispose()
-    yield from _world(sqlite_url, tmp_path, make_settings)
+    yield from _world(sqlite_url, request)
 
 
-def _world(
-    url: str, tmp_path: Path, make_settings: Callable[..., Settings]
-) -> Iterator[CaptionWorld]:
-    media_dir = tmp_path / "media"
+def _world(url: str, request: pytest.FixtureRequest) -> Iterator[CaptionWorld]:
+    """The world on the database at `url`, built from the test's own `tmp_path`,
+    `make_settings` and `monkeypatch` (asked for once here rather than in the
+    signature of each fixture)."""
+    media_dir = request.getfixturevalue("tmp_path") / "media"
     media_dir.mkdir()
     engine = create_engine(url)
     try:
@@ -227,7 +292,16 @@ def _world(
                 )
                 page = sample.insert_page(conn, brand)
             yield CaptionWorld(
-                engine, url, media, media_dir, model, make_settings, brand, user, page
+                engine,
+                url,
+                media,
+                media_dir,
+                model,
+                request.getfixturevalue("make_settings"),
+                request.getfixturevalue("monkeypatch"),
+                brand,
+                user,
+                page,
             )
     finally:
         engine.dispose()

@@ -1,11 +1,12 @@
-"""A local OpenAI-compatible model server for the caption tests, over real HTTP.
+"""The OpenAI-compatible model server of the caption tests, over real HTTP.
 
-It serves `POST /v1/chat/completions` on loopback the way a hosted model or a
-local vLLM/llama.cpp/Ollama server would answer, records every request exactly
-as it arrived (headers and raw body bytes, so a test can search the bytes for
-what must never be sent), and can be scripted per test: the caption it answers,
-a delay before answering, failures with a status before it answers, an empty
-answer, a body that is no chat completion at all.
+It serves `POST /v1/chat/completions` on a free loopback port the way a hosted
+model or a local vLLM/llama.cpp/Ollama server would, and records every request
+exactly as it arrived (headers and raw body bytes, so a test can search the bytes
+for what must never be sent). What it answers is scripted per test with `Reply`
+values: a completion, any status and body, a wait before answering, a body
+trickled out slowly, a redirect, or a connection closed without an answer. A real
+model server misbehaves like that only by accident, never on cue.
 """
 
 from __future__ import annotations
@@ -13,16 +14,68 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from werkzeug.serving import WSGIRequestHandler
-from werkzeug.wrappers import Request, Response
-
-from publisher.serving import LoopbackServer
-
 MODEL_NAME = "test-vision-1"
+CAPTION = "Sunlit rooms and a harbor view. #JustListed #RealEstate"
+CHAT = "/v1/chat/completions"
+
+
+def completion(content: Any, *, model: str = MODEL_NAME) -> dict[str, Any]:
+    """A chat.completion object as the OpenAI API shapes it, whose one choice
+    says `content` (any JSON value, so a test can send what no model should)."""
+    return {
+        "id": f"chatcmpl-{time.monotonic_ns()}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
+    }
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted answer. `body` is a JSON value, or text or bytes sent as is
+    (what a web page or a proxy behind a wrong base_url answers)."""
+
+    status: int = 200
+    body: Any = field(default_factory=lambda: completion(CAPTION))
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+    # Seconds to wait before answering at all.
+    delay: float = 0.0
+    # Send the body this many bytes at a time, pausing `pause` seconds between.
+    trickle: int = 0
+    pause: float = 0.0
+    # Close the connection without writing any answer.
+    drop: bool = False
+
+
+def answer(content: Any, **reply: Any) -> Reply:
+    """A completion saying `content`, with any other `Reply` field."""
+    return Reply(body=completion(content), **reply)
+
+
+def failure(status: int) -> Reply:
+    """An error status with the error document an OpenAI-compatible server sends."""
+    message = f"scripted failure {status}"
+    body = {"error": {"message": message, "type": "server_error", "code": None}}
+    return Reply(status=status, body=body)
+
+
+# One Reply for every request; replies in order, the last one for all after;
+# or a function of the request's number (0 for the first).
+Script = Reply | Sequence[Reply] | Callable[[int], Reply]
 
 
 @dataclass(frozen=True)
@@ -38,21 +91,21 @@ class Recorded:
     def json(self) -> Any:
         return json.loads(self.body)
 
+    def content(self, role: str) -> Any:
+        """The content of the one message of `role` (there must be exactly one)."""
+        found = [m for m in self.json["messages"] if m["role"] == role]
+        assert len(found) == 1, found
+        return found[0]["content"]
+
     @property
     def system(self) -> str:
-        """The text of the system message."""
-        found = [m for m in self.json["messages"] if m["role"] == "system"]
-        assert len(found) == 1, found
-        content = found[0]["content"]
+        content = self.content("system")
         assert isinstance(content, str)
         return content
 
     @property
     def user_parts(self) -> list[dict[str, Any]]:
-        """The content parts of the (one) user message."""
-        found = [m for m in self.json["messages"] if m["role"] == "user"]
-        assert len(found) == 1, found
-        parts = found[0]["content"]
+        parts = self.content("user")
         assert isinstance(parts, list)
         return parts
 
@@ -69,8 +122,7 @@ class Recorded:
         """The JSON document between the `<facts>` tags of the user message."""
         text = self.user_text
         start = text.index("<facts>") + len("<facts>")
-        end = text.index("</facts>")
-        facts = json.loads(text[start:end])
+        facts = json.loads(text[start : text.index("</facts>")])
         assert isinstance(facts, dict)
         return facts
 
@@ -81,115 +133,114 @@ class Recorded:
         ]
 
 
-@dataclass
-class Script:
-    """How the next requests are answered."""
+class ModelServer:
+    """Answers requests for `route` as scripted and 404 for any other path; with
+    `route=None` every method and path gets the script (a photo host that hangs,
+    say)."""
 
-    answer: str = "Sunlit rooms and a harbor view. #JustListed #RealEstate"
-    model: str = MODEL_NAME
-    delay_seconds: float = 0.0
-    failures: list[int] = field(default_factory=list)
-    always_status: int | None = None
-    empty: bool = False
-    # A whole body sent as is with a 200, instead of a chat completion (what a
-    # web page or a proxy behind a wrong base_url answers).
-    raw: bytes | None = None
-    content_type: str = "application/json"
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """No werkzeug access lines on stderr: the tests read what the server records."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        return None
-
-
-class ModelServer(LoopbackServer):
-    """An OpenAI-compatible chat-completions server that records what it is sent."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            self._app, "127.0.0.1", 0, name="model server", handler=_QuietHandler
-        )
+    def __init__(self, script: Script | None = None, *, route: str | None = CHAT):
+        self._route = route
+        self._script: Script = script or Reply()
+        self._requests: list[Recorded] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._script = Script()
-        self._requests: list[Recorded] = []
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, name="model server", daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
 
     @property
     def base_url(self) -> str:
         """What `captions.base_url` is set to, as for any OpenAI-compatible server."""
         return f"{self.url}/v1"
 
-    def script(self, **values: Any) -> None:
-        """Answer the next requests as told (fields of `Script`); the rest default."""
-        with self._lock:
-            self._script = Script(**values)
-
     @property
     def requests(self) -> list[Recorded]:
         with self._lock:
             return list(self._requests)
 
-    def stop(self) -> None:
-        # A handler still sleeping out its delay wakes up and answers at once.
-        self._stopping.set()
-        super().stop()
-
-    def _app(self, environ: Any, start_response: Any) -> Iterable[bytes]:
-        request = Request(environ)
-        recorded = Recorded(
-            request.method,
-            request.path,
-            {key.lower(): value for key, value in request.headers.items()},
-            request.get_data(),
-        )
+    def script(self, script: Script) -> None:
+        """Answer the requests from now on (counted from the first) as told."""
         with self._lock:
+            self._script = script
+
+    def __enter__(self) -> ModelServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # A handler still waiting out a delay or a pause answers at once.
+        self._stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def _reply(self, recorded: Recorded) -> Reply:
+        with self._lock:
+            number = len(self._requests)
             self._requests.append(recorded)
             script = self._script
-            failure = script.failures.pop(0) if script.failures else None
-        response = self._respond(recorded, script, failure)
-        return response(environ, start_response)
+        if self._route is not None and (recorded.method, recorded.path) != (
+            "POST",
+            self._route,
+        ):
+            return Reply(status=404, body={"error": {"message": "no such route"}})
+        if isinstance(script, Reply):
+            return script
+        if callable(script):
+            return script(number)
+        return script[min(number, len(script) - 1)]
 
-    def _respond(
-        self, recorded: Recorded, script: Script, failure: int | None
-    ) -> Response:
-        if recorded.method != "POST" or recorded.path != "/v1/chat/completions":
-            return _error(404, f"no route {recorded.method} {recorded.path}")
-        if script.delay_seconds:
-            self._stopping.wait(script.delay_seconds)
-        status = failure or script.always_status
-        if status is not None:
-            return _error(status, f"scripted failure {status}")
-        if script.raw is not None:
-            return Response(script.raw, status=200, content_type=script.content_type)
-        return Response(
-            json.dumps(_completion(script, recorded)),
-            status=200,
-            content_type="application/json",
-        )
-
-
-def _completion(script: Script, recorded: Recorded) -> dict[str, Any]:
-    """A chat.completion object as the OpenAI API shapes it."""
-    asked = recorded.json.get("model", "")
-    content = "" if script.empty else script.answer
-    return {
-        "id": f"chatcmpl-{len(content)}-{time.monotonic_ns()}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": script.model or asked,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": content},
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
-    }
+    def _answer(self, handler: BaseHTTPRequestHandler, reply: Reply) -> None:
+        if reply.delay:
+            self._stopping.wait(reply.delay)
+        if reply.drop:
+            handler.close_connection = True
+            handler.connection.close()
+            return
+        data = reply.body
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        elif not isinstance(data, bytes):
+            data = json.dumps(data).encode("utf-8")
+        handler.send_response(reply.status)
+        handler.send_header("Content-Type", reply.content_type)
+        handler.send_header("Content-Length", str(len(data)))
+        for name, value in reply.headers.items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        step = reply.trickle or len(data) or 1
+        try:
+            for start in range(0, len(data), step):
+                handler.wfile.write(data[start : start + step])
+                handler.wfile.flush()
+                if reply.trickle:
+                    self._stopping.wait(reply.pause)
+        except (BrokenPipeError, ConnectionResetError):
+            return
 
 
-def _error(status: int, message: str) -> Response:
-    body = {"error": {"message": message, "type": "server_error", "code": None}}
-    return Response(json.dumps(body), status=status, content_type="application/json")
+def _handler(server: ModelServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """No access lines on stderr: the tests read what the server records."""
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            recorded = Recorded(
+                self.command,
+                self.path,
+                {key.lower(): value for key, value in self.headers.items()},
+                self.rfile.read(length) if length else b"",
+            )
+            server._answer(self, server._reply(recorded))
+
+        do_GET = do_POST
+
+    return Handler

@@ -7,30 +7,19 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
-from publisher import posts
 from publisher.posts.errors import ModelUnavailable
 from publisher.rules import caption_problems
-from publisher.settings import Settings
-from tests.attack_model_server import AttackModelServer, Reply, completion
-from tests.builders import free_port
-from tests.captions_attack_world import (
-    KEY,
-    World,
-    listing_post,
-    model_settings,
-    refused,
-    world,
-)
+from tests.captions_world import CONFIGURED_MODEL, KEY, CaptionWorld, world
+from tests.model_server import ModelServer, Reply, answer, completion
 
-__all__ = ["model_settings", "world"]
+__all__ = ["world"]
 
-Build = Callable[..., Settings]
+pytestmark = pytest.mark.postgres
 
 
 # Answers in the shape of a completion that hold no caption a person could use.
@@ -52,46 +41,34 @@ UNUSABLE = {
 
 @pytest.mark.parametrize("body", UNUSABLE.values(), ids=UNUSABLE.keys())
 def test_an_answer_without_a_usable_caption_is_a_clear_error(
-    world: World, model_settings: Build, body: Any
+    world: CaptionWorld, body: Any
 ) -> None:
-    post = listing_post(world)
-    with AttackModelServer(Reply(body=body)) as server:
-        settings = model_settings(f"{server.url}/v1")
-        refused(world, settings, post, "model_empty", "model_answer")
+    world.model.script(Reply(body=body))
+    world.refused(world.listing_post(), "model_empty", "model_answer")
 
 
 def test_content_as_a_list_of_text_parts_is_read_or_refused_cleanly(
-    world: World, model_settings: Build
+    world: CaptionWorld,
 ) -> None:
     """Some OpenAI-compatible servers answer `content` as parts; the text parts
     are the caption (a crash with AttributeError is not acceptable)."""
-    post = listing_post(world)
-    parts = [{"type": "text", "text": "Harbor views. #JustListed"}]
-    with AttackModelServer(Reply(body=completion(parts))) as server:
-        settings = model_settings(f"{server.url}/v1")
-        try:
-            result = posts.recommend_caption(
-                world.engine, world.brand, post, settings=settings
-            )
-        except ModelUnavailable:
-            return
+    post = world.listing_post()
+    world.model.script(answer([{"type": "text", "text": "Harbor views. #JustListed"}]))
+    try:
+        result = world.recommend(post)
+    except ModelUnavailable:
+        return
     assert result["data"]["caption"] == "Harbor views. #JustListed"
 
 
 def test_an_answer_without_a_model_name_still_names_the_configured_model(
-    world: World, model_settings: Build
+    world: CaptionWorld,
 ) -> None:
-    post = listing_post(world)
+    post = world.listing_post()
     body = completion("Harbor views.")
     del body["model"]
-    with AttackModelServer(Reply(body=body)) as server:
-        result = posts.recommend_caption(
-            world.engine,
-            world.brand,
-            post,
-            settings=model_settings(f"{server.url}/v1"),
-        )
-    assert result["data"]["model"] == "attack-model"
+    world.model.script(Reply(body=body))
+    assert world.recommend(post)["data"]["model"] == CONFIGURED_MODEL
 
 
 NOT_JSON = {
@@ -104,17 +81,10 @@ NOT_JSON = {
 
 @pytest.mark.parametrize("reply", NOT_JSON.values(), ids=NOT_JSON.keys())
 def test_a_body_that_is_not_a_completion_is_a_clear_error(
-    world: World, model_settings: Build, reply: Reply
+    world: CaptionWorld, reply: Reply
 ) -> None:
-    post = listing_post(world)
-    with AttackModelServer(reply) as server:
-        settings = model_settings(f"{server.url}/v1")
-        before = world.posts_rows()
-        with pytest.raises(ModelUnavailable) as caught:
-            posts.recommend_caption(world.engine, world.brand, post, settings=settings)
-    assert caught.value.problems[0].field == "model"
-    assert caught.value.problems[0].rule in {"model_answer", "model_empty"}
-    assert world.posts_rows() == before
+    world.model.script(reply)
+    world.refused(world.listing_post(), "model_answer", "model_empty")
 
 
 STATUSES = [
@@ -131,101 +101,71 @@ STATUSES = [
 
 @pytest.mark.parametrize(("status", "rule"), STATUSES)
 def test_an_error_status_is_named_and_never_echoes_the_key(
-    world: World, model_settings: Build, status: int, rule: str
+    world: CaptionWorld, status: int, rule: str
 ) -> None:
     """Hosted endpoints quote the key they refused, and a proxy may echo the
     request's headers; the message shown to the operator must not carry it."""
-    post = listing_post(world)
     echo = {"error": {"message": f"Incorrect API key provided: {KEY}", "code": None}}
-    with AttackModelServer(Reply(status=status, body=echo)) as server:
-        message = refused(world, model_settings(f"{server.url}/v1"), post, rule)
-    assert str(status) in message
+    world.model.script(Reply(status=status, body=echo))
+    refused = world.refused(world.listing_post(), rule)
+    assert str(status) in str(refused.to_json())
 
 
-def test_transient_errors_are_retried_then_answered(
-    world: World, model_settings: Build
-) -> None:
-    post = listing_post(world)
-    script = [Reply(status=503, body={"error": "busy"}), Reply(status=429, body={})]
-
-    def reply(number: int) -> Reply:
-        if number < len(script):
-            return script[number]
-        return Reply(body=completion("Harbor views."))
-
-    with AttackModelServer(reply) as server:
-        settings = model_settings(f"{server.url}/v1", captions_max_retries=2)
-        result = posts.recommend_caption(
-            world.engine, world.brand, post, settings=settings
-        )
-        assert len(server.requests) == 3
+def test_transient_errors_are_retried_then_answered(world: CaptionWorld) -> None:
+    post = world.listing_post()
+    busy = Reply(status=503, body={"error": "busy"})
+    world.model.script([busy, Reply(status=429, body={}), answer("Harbor views.")])
+    result = world.recommend(post, captions_max_retries=2)
+    assert len(world.model.requests) == 3
     assert result["data"]["caption"] == "Harbor views."
 
 
-def test_retries_stop_at_max_retries(world: World, model_settings: Build) -> None:
-    post = listing_post(world)
-    with AttackModelServer(Reply(status=500, body={})) as server:
-        settings = model_settings(f"{server.url}/v1", captions_max_retries=1)
-        message = refused(world, settings, post, "model_error")
-        assert len(server.requests) == 2
-    assert "2 tries" in message
+def test_retries_stop_at_max_retries(world: CaptionWorld) -> None:
+    world.model.script(Reply(status=500, body={}))
+    refused = world.refused(world.listing_post(), "model_error", captions_max_retries=1)
+    assert len(world.model.requests) == 2
+    assert "2 tries" in str(refused.to_json())
 
 
-def test_a_model_slower_than_the_timeout_is_a_timeout(
-    world: World, model_settings: Build
-) -> None:
-    post = listing_post(world)
-    with AttackModelServer(Reply(delay=3, body=completion("late"))) as server:
-        settings = model_settings(f"{server.url}/v1", captions_timeout_seconds=1)
-        refused(world, settings, post, "model_timeout")
+def test_a_model_slower_than_the_timeout_is_a_timeout(world: CaptionWorld) -> None:
+    world.model.script(answer("late", delay=3))
+    world.refused(world.listing_post(), "model_timeout", captions_timeout_seconds=1)
 
 
 def test_a_trickled_answer_longer_than_the_timeout_is_a_timeout(
-    world: World, model_settings: Build
+    world: CaptionWorld,
 ) -> None:
     """`timeout_seconds` is how long to wait for the answer: a server sending a
     byte every 0.4 s never trips a per-read timeout, but must not hold the caller
     for many times the configured wait."""
-    post = listing_post(world)
-    slow = Reply(body=completion("Harbor views."), trickle=8, pause=0.4)
-    with AttackModelServer(slow) as server:
-        settings = model_settings(f"{server.url}/v1", captions_timeout_seconds=1)
-        refused(world, settings, post, "model_timeout")
+    world.model.script(answer("Harbor views.", trickle=8, pause=0.4))
+    world.refused(world.listing_post(), "model_timeout", captions_timeout_seconds=1)
 
 
-def test_a_dropped_connection_is_unreachable(
-    world: World, model_settings: Build
-) -> None:
-    post = listing_post(world)
-    with AttackModelServer(Reply(drop=True)) as server:
-        refused(world, model_settings(f"{server.url}/v1"), post, "model_unreachable")
+def test_a_dropped_connection_is_unreachable(world: CaptionWorld) -> None:
+    world.model.script(Reply(drop=True))
+    world.refused(world.listing_post(), "model_unreachable")
 
 
-def test_nothing_listening_is_unreachable(world: World, model_settings: Build) -> None:
-    post = listing_post(world)
-    url = f"http://127.0.0.1:{free_port()}/v1"
-    refused(world, model_settings(url), post, "model_unreachable")
-
-
-def test_a_redirect_elsewhere_does_not_carry_the_key(
-    world: World, model_settings: Build
-) -> None:
-    post = listing_post(world)
-    with AttackModelServer() as other:
-        moved = Reply(
-            status=307,
-            body={},
-            headers={"Location": f"{other.url}/v1/chat/completions"},
-        )
-        with AttackModelServer(moved) as server:
-            settings = model_settings(f"{server.url}/v1")
-            with contextlib.suppress(ModelUnavailable):
-                posts.recommend_caption(
-                    world.engine, world.brand, post, settings=settings
-                )
+def test_a_redirect_elsewhere_does_not_carry_the_key(world: CaptionWorld) -> None:
+    post = world.listing_post()
+    with ModelServer() as other:
+        elsewhere = {"Location": f"{other.base_url}/chat/completions"}
+        world.model.script(Reply(status=307, body={}, headers=elsewhere))
+        with contextlib.suppress(ModelUnavailable):
+            world.recommend(post)
         assert len(other.requests) <= 1
         for request in other.requests:
             assert KEY not in json.dumps(request.headers)
+
+
+def _caption_of(world: CaptionWorld, said: str) -> dict[str, Any]:
+    """The recommendation's data when the model answers `said`."""
+    post = world.listing_post()
+    world.model.script(answer(said))
+    data = world.recommend(post)["data"]
+    assert isinstance(data, dict)
+    return data
 
 
 LONG = {
@@ -241,20 +181,13 @@ LONG = {
 }
 
 
-@pytest.mark.parametrize("answer", LONG.values(), ids=LONG.keys())
+@pytest.mark.parametrize("said", LONG.values(), ids=LONG.keys())
 def test_any_answer_is_fitted_to_instagram_rules(
-    world: World, model_settings: Build, answer: str
+    world: CaptionWorld, said: str
 ) -> None:
-    post = listing_post(world)
-    with AttackModelServer(Reply(body=completion(answer))) as server:
-        before = world.posts_rows()
-        result = posts.recommend_caption(
-            world.engine, world.brand, post, settings=model_settings(f"{server.url}/v1")
-        )
-    caption = result["data"]["caption"]
-    assert caption and not caption_problems(caption)
-    assert result["data"]["adjustments"]
-    assert world.posts_rows() == before
+    data = _caption_of(world, said)
+    assert data["caption"] and not caption_problems(data["caption"])
+    assert data["adjustments"]
 
 
 WRAPPED = {
@@ -268,52 +201,36 @@ WRAPPED = {
 }
 
 
-def test_quotes_inside_the_caption_are_kept(
-    world: World, model_settings: Build
-) -> None:
+def test_quotes_inside_the_caption_are_kept(world: CaptionWorld) -> None:
     """Only quotes wrapping the whole answer are the model's; a caption that
     starts and ends with two quoted phrases keeps both pairs."""
-    answer = '"Sold in 3 days!" and "Best agent ever!"'
-    post = listing_post(world)
-    with AttackModelServer(Reply(body=completion(answer))) as server:
-        result = posts.recommend_caption(
-            world.engine, world.brand, post, settings=model_settings(f"{server.url}/v1")
-        )
-    assert result["data"]["caption"] == answer
+    said = '"Sold in 3 days!" and "Best agent ever!"'
+    assert _caption_of(world, said)["caption"] == said
 
 
-@pytest.mark.parametrize("answer", WRAPPED.values(), ids=WRAPPED.keys())
-def test_a_wrapped_answer_is_unwrapped(
-    world: World, model_settings: Build, answer: str
-) -> None:
-    post = listing_post(world)
-    with AttackModelServer(Reply(body=completion(answer))) as server:
-        result = posts.recommend_caption(
-            world.engine, world.brand, post, settings=model_settings(f"{server.url}/v1")
-        )
-    assert result["data"]["caption"] == "Harbor views. #JustListed"
+@pytest.mark.parametrize("said", WRAPPED.values(), ids=WRAPPED.keys())
+def test_a_wrapped_answer_is_unwrapped(world: CaptionWorld, said: str) -> None:
+    assert _caption_of(world, said)["caption"] == "Harbor views. #JustListed"
 
 
 def test_a_base_url_without_v1_gets_an_error_naming_the_setting(
-    world: World, model_settings: Build
+    world: CaptionWorld,
 ) -> None:
     """`http://127.0.0.1:11434` instead of `.../v1` is the usual slip with a
     local server: the client posts to `/chat/completions`, which answers 404.
     The operator should be told which setting to look at."""
-    post = listing_post(world)
-    missing = Reply(status=404, body={"error": {"message": "404 page not found"}})
-    with AttackModelServer(missing) as server:
-        message = refused(world, model_settings(server.url), post, "model_error")
-        assert [r.path for r in server.requests] == ["/chat/completions"]
-    assert "base_url" in message
+    post = world.listing_post()
+    refused = world.refused(post, "model_error", captions_base_url=world.model.url)
+    assert [r.path for r in world.model.requests] == ["/chat/completions"]
+    assert "base_url" in str(refused.to_json())
 
 
 def test_no_database_connection_is_held_while_the_model_thinks(
-    world: World, model_settings: Build
+    world: CaptionWorld,
 ) -> None:
     """While the model takes its time, the post can be locked and written by
     others (the worker, an editor): nothing waits on the recommendation."""
-    post = listing_post(world)
+    post = world.listing_post()
     seen: list[Any] = []
 
     def reply(number: int) -> Reply:
@@ -331,11 +248,9 @@ def test_no_database_connection_is_held_while_the_model_thinks(
                 text("SELECT id FROM social_posts WHERE id = :p FOR UPDATE NOWAIT"),
                 {"p": post},
             )
-        return Reply(body=completion("Harbor views."))
+        return answer("Harbor views.")
 
-    with AttackModelServer(reply) as server:
-        result = posts.recommend_caption(
-            world.engine, world.brand, post, settings=model_settings(f"{server.url}/v1")
-        )
+    world.model.script(reply)
+    result = world.recommend(post)
     assert seen == [0]
     assert result["data"]["caption"] == "Harbor views."

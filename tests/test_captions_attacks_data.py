@@ -5,32 +5,30 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from uuid import uuid4
+from typing import Any
+from uuid import UUID, uuid4
 
 import pytest
 from sqlalchemy import update
 
 from publisher import posts, sample
 from publisher.rules import caption_problems
-from publisher.settings import Settings
 from publisher.tables import brands, social_posts
-from tests.attack_model_server import AttackModelServer
 from tests.builders import image
-from tests.captions_attack_world import (
-    World,
-    ask,
-    model_settings,
-    raw_requests,
-    sent,
-    world,
-)
+from tests.captions_world import CaptionWorld, world
 
-__all__ = ["model_settings", "world"]
+__all__ = ["world"]
 
-Build = Callable[..., Settings]
+pytestmark = pytest.mark.postgres
+
+
+def _data(world: CaptionWorld, post: UUID, *, model: bool = True) -> dict[str, Any]:
+    """What a recommendation for `post` says, by the model or the built-in writer."""
+    data = world.recommend(post, model=model)["data"]
+    assert isinstance(data, dict)
+    return data
 
 
 # --- ids ----------------------------------------------------------------------
@@ -47,8 +45,7 @@ Build = Callable[..., Settings]
     ],
 )
 def test_malformed_ids_are_refused_naming_the_field(
-    world: World,
-    model_settings: Build,
+    world: CaptionWorld,
     brand: str | None,
     post: str | None,
     listing: str | None,
@@ -62,84 +59,67 @@ def test_malformed_ids_are_refused_naming_the_field(
             world.brand if brand is None else brand,
             real if post is None else post,
             listing,
-            settings=model_settings(None),
+            settings=world.settings(model=False),
         )
     assert field in [p.field for p in caught.value.problems]
     assert world.posts_rows() == before
 
 
 def test_another_brands_post_and_a_deleted_post_are_not_found(
-    world: World, model_settings: Build
+    world: CaptionWorld,
 ) -> None:
-    with world.engine.begin() as conn:
-        other = sample.insert_brand(conn, "Rival Realty")
+    other = world.other_brand("Rival Realty")
     theirs = world.post(world.instance(brand=other), brand=other)
     gone = world.post(world.instance(), deleted_at=datetime.now(UTC))
     for post in (theirs, gone, uuid4()):
         with pytest.raises(posts.NotFound):
-            posts.recommend_caption(
-                world.engine, world.brand, post, settings=model_settings(None)
-            )
+            world.recommend(post, model=False)
 
 
-def test_another_brands_or_a_deleted_listing_is_refused(
-    world: World, model_settings: Build
-) -> None:
-    with world.engine.begin() as conn:
-        other = sample.insert_brand(conn, "Rival Realty")
+def test_another_brands_or_a_deleted_listing_is_refused(world: CaptionWorld) -> None:
+    other = world.other_brand("Rival Realty")
     post = world.post(world.instance())
     theirs = world.listing(brand=other)
     gone = world.listing(deleted_at=datetime.now(UTC))
     for listing in (theirs, gone, uuid4()):
         before = world.posts_rows()
         with pytest.raises(posts.ValidationFailed) as caught:
-            posts.recommend_caption(
-                world.engine, world.brand, post, listing, settings=model_settings(None)
-            )
+            world.recommend(post, listing, model=False)
         assert caught.value.problems[0].rule == "listing_exists"
         assert world.posts_rows() == before
 
 
-def test_nothing_of_another_brand_reaches_the_model(
-    world: World, model_settings: Build
-) -> None:
+def test_nothing_of_another_brand_reaches_the_model(world: CaptionWorld) -> None:
     """A post row pointing at a rival's template instance (and a rival listing
     linked to our instance) must not leak the rival's creative or facts."""
-    with world.engine.begin() as conn:
-        other = sample.insert_brand(conn, "Rival Realty")
+    other = world.other_brand("Rival Realty")
     rival_file = world.file(image(300, 300), name="rival.png")
     rival = world.instance(rival_file, brand=other, name="Rival secret template")
     ours = world.instance()
     world.listing(ours, brand=other, address="1 Rival Secret Lane")
-    with AttackModelServer() as server:
-        settings = model_settings(f"{server.url}/v1")
-        data = ask(world, settings, world.post(rival))
-        ask(world, settings, world.post(ours))
-        raw = raw_requests(server)
+    data = _data(world, world.post(rival))
+    _data(world, world.post(ours))
     assert data["images"] == 0
-    assert "Rival" not in raw.replace("Rival Realty", "")
+    assert "Rival" not in world.sent_text().replace("Rival Realty", "")
 
 
 def test_a_post_whose_asset_is_another_brands_gets_a_caption_without_it(
-    world: World, model_settings: Build
+    world: CaptionWorld,
 ) -> None:
     """The schema wants one creative per post, but a row may point at a rival's
     asset: the post is then grounded in nothing, and still gets a caption."""
+    other = world.other_brand("Rival Realty")
+    file = world.file(image(300, 300))
     with world.engine.begin() as conn:
-        other = sample.insert_brand(conn, "Rival Realty")
-        rival = sample.insert_asset(
-            conn, other, world.file(image(300, 300)), label="Rival secret asset"
-        )
+        rival = sample.insert_asset(conn, other, file, label="Rival secret asset")
     post = world.post(asset=rival)
-    builtin = ask(world, model_settings(None), post)
+    builtin = _data(world, post, model=False)
     assert builtin["caption"] and not caption_problems(builtin["caption"])
     assert "Rival" not in builtin["caption"]
-    with AttackModelServer() as server:
-        data = ask(world, model_settings(f"{server.url}/v1"), post)
-        facts, shown = sent(server)
-        raw = raw_requests(server)
+    data = _data(world, post)
+    facts, shown = world.sent()
     assert data["images"] == 0 and shown == []
-    assert facts["images"] == "none available" and "Rival" not in raw
+    assert facts["images"] == "none available" and "Rival" not in world.sent_text()
 
 
 # --- listing data -------------------------------------------------------------
@@ -161,17 +141,17 @@ PERSONAL = {
 @pytest.mark.parametrize(("text", "leak"), PERSONAL.values(), ids=PERSONAL.keys())
 @pytest.mark.parametrize("column", ["description", "address", "template"])
 def test_contact_details_in_unusual_formats_never_reach_the_model(
-    world: World, model_settings: Build, text: str, leak: str, column: str
+    world: CaptionWorld, text: str, leak: str, column: str
 ) -> None:
     if column == "template":
         instance = world.instance(name=text)
         world.listing(instance)
     else:
         instance = world.instance()
-        world.listing(instance, **{column: text})
-    with AttackModelServer() as server:
-        ask(world, model_settings(f"{server.url}/v1"), world.post(instance))
-        raw = raw_requests(server)
+        values: dict[str, Any] = {column: text}
+        world.listing(instance, **values)
+    _data(world, world.post(instance))
+    raw = world.sent_text()
     assert not re.search(leak, raw), re.search(leak, raw)
 
 
@@ -185,14 +165,13 @@ INJECTIONS = [
 
 @pytest.mark.parametrize("text", INJECTIONS)
 def test_listing_text_cannot_close_the_facts_or_add_a_message(
-    world: World, model_settings: Build, text: str
+    world: CaptionWorld, text: str
 ) -> None:
     instance = world.instance(name=text)
     world.listing(instance, description=text, city=text)
-    with AttackModelServer() as server:
-        ask(world, model_settings(f"{server.url}/v1"), world.post(instance))
-        facts, _ = sent(server)
-        user = server.requests[-1].body["messages"][1]["content"][0]["text"]
+    _data(world, world.post(instance))
+    facts, _ = world.sent()
+    user = world.model.requests[-1].user_text
     assert user.lower().count("</facts>") == 1 and user.endswith("</facts>")
     assert text.split("\n")[0][:5] in facts["listing"]["description"]
 
@@ -201,19 +180,23 @@ NASTY = "Harbor\x1b[31m\u202eview\u200b\x07\x7f\ufeff home"
 MARKS = ("\\u001b", "\\u202e", "\\u200b", "\\u0007", "\\u007f", "\\ufeff")
 
 
+def _marks_sent(world: CaptionWorld, instance: UUID) -> list[str]:
+    """The control and bidi marks in what the model got for a post of `instance`."""
+    _data(world, world.post(instance))
+    raw = json.dumps(world.model.requests[-1].json, ensure_ascii=True)
+    return [mark for mark in MARKS if mark in raw]
+
+
 def test_control_characters_and_bidi_marks_in_listings_never_reach_the_model(
-    world: World, model_settings: Build
+    world: CaptionWorld,
 ) -> None:
     instance = world.instance(name=NASTY, template_type=NASTY)
     world.listing(instance, description=NASTY, address=NASTY, status=NASTY, city=NASTY)
-    with AttackModelServer() as server:
-        ask(world, model_settings(f"{server.url}/v1"), world.post(instance))
-        raw = json.dumps(server.requests[-1].body, ensure_ascii=True)
-    assert not [mark for mark in MARKS if mark in raw]
+    assert _marks_sent(world, instance) == []
 
 
 def test_control_characters_in_the_brand_name_never_reach_the_model(
-    world: World, model_settings: Build
+    world: CaptionWorld,
 ) -> None:
     """The brand's name is free text too (typed at sign-up); it goes into the
     facts document unscrubbed."""
@@ -223,21 +206,16 @@ def test_control_characters_in_the_brand_name_never_reach_the_model(
         )
     instance = world.instance()
     world.listing(instance)
-    with AttackModelServer() as server:
-        ask(world, model_settings(f"{server.url}/v1"), world.post(instance))
-        raw = json.dumps(server.requests[-1].body, ensure_ascii=True)
-    assert not [mark for mark in MARKS if mark in raw]
+    assert _marks_sent(world, instance) == []
 
 
-def test_a_huge_description_is_capped(world: World, model_settings: Build) -> None:
+def test_a_huge_description_is_capped(world: CaptionWorld) -> None:
     instance = world.instance()
     world.listing(instance, description="Sunny rooms. " * 80_000)
     post = world.post(instance)
-    builtin = ask(world, model_settings(None), post)
-    assert not caption_problems(builtin["caption"])
-    with AttackModelServer() as server:
-        ask(world, model_settings(f"{server.url}/v1"), post)
-        facts, _ = sent(server)
+    assert not caption_problems(_data(world, post, model=False)["caption"])
+    _data(world, post)
+    facts, _ = world.sent()
     assert len(facts["listing"]["description"]) <= 1501
 
 
@@ -251,15 +229,11 @@ def test_a_huge_description_is_capped(world: World, model_settings: Build) -> No
     ],
 )
 def test_prices_are_shown_as_written_or_left_out(
-    world: World,
-    model_settings: Build,
-    price: Decimal,
-    currency: str,
-    shown: str | None,
+    world: CaptionWorld, price: Decimal, currency: str, shown: str | None
 ) -> None:
     instance = world.instance(template_type="JustListed")
     world.listing(instance, price=price, currency=currency)
-    caption = ask(world, model_settings(None), world.post(instance))["caption"]
+    caption = _data(world, world.post(instance), model=False)["caption"]
     if shown is None:
         assert "NaN" not in caption and "-5" not in caption and "Offered" not in caption
     else:
@@ -267,38 +241,32 @@ def test_prices_are_shown_as_written_or_left_out(
 
 
 def test_a_listing_with_every_fact_missing_gets_a_clean_caption(
-    world: World, model_settings: Build
+    world: CaptionWorld,
 ) -> None:
     instance = world.instance(template_type="")
-    nothing = dict.fromkeys(
+    nothing: dict[str, Any] = dict.fromkeys(
         ["city", "state", "postal_code", "price", "bedrooms", "bathrooms"], None
     )
     nothing.update(square_feet=None, status=None, property_type=None, description=None)
     world.listing(instance, address="", **nothing)
     post = world.post(instance)
-    caption = ask(world, model_settings(None), post)["caption"]
+    caption = _data(world, post, model=False)["caption"]
     assert caption and "None" not in caption and not caption_problems(caption)
     assert not caption.startswith(("Now showing: \n", "Now showing:\n"))
-    with AttackModelServer() as server:
-        ask(world, model_settings(f"{server.url}/v1"), post)
-        facts, _ = sent(server)
+    _data(world, post)
+    facts, _ = world.sent()
     assert None not in facts["listing"].values()
 
 
-def test_no_social_posts_column_changes_on_any_call(
-    world: World, model_settings: Build
-) -> None:
+def test_no_social_posts_column_changes_on_any_call(world: CaptionWorld) -> None:
     """The whole row, updated_at included, is the same after a recommendation."""
-    instance = world.instance()
-    world.listing(instance, photos=3)
-    post = world.post(instance)
+    post = world.listing_post()
     with world.engine.connect() as conn:
         before = conn.execute(
             social_posts.select().where(social_posts.c.id == post)
         ).one()
-    with AttackModelServer() as server:
-        ask(world, model_settings(f"{server.url}/v1"), post)
-    ask(world, model_settings(None), post)
+    _data(world, post)
+    _data(world, post, model=False)
     with world.engine.connect() as conn:
         after = conn.execute(
             social_posts.select().where(social_posts.c.id == post)

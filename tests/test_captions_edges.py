@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import UTC, datetime
-from typing import Any
-from uuid import UUID
 
 import pytest
 from PIL import Image
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from structlog.testing import capture_logs
 
 from publisher import sample
@@ -25,12 +22,9 @@ from publisher.tables import (
     social_posts,
     template_instance_listings,
 )
+from tests.captions_images import COLOURS, colour_index, decoded, solid
 from tests.captions_world import (
-    COLOURS,
     CaptionWorld,
-    colour_index,
-    decoded,
-    solid,
     world,
 )
 
@@ -39,38 +33,18 @@ __all__ = ["world"]
 pytestmark = pytest.mark.postgres
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _url(world: CaptionWorld, file: UUID) -> str:
-    with world.engine.connect() as conn:
-        url = conn.execute(select(files.c.url).where(files.c.id == file)).scalar_one()
-    assert isinstance(url, str)
-    return url
-
-
-def _delete(world: CaptionWorld, table: Any, row: UUID) -> None:
-    with world.engine.begin() as conn:
-        conn.execute(update(table).where(table.c.id == row).values(deleted_at=_now()))
-
-
 def test_a_video_post_shows_its_preview_image_and_says_video(
     world: CaptionWorld,
 ) -> None:
     video = world.file(sample.stand_in_video(), name="tour.mp4", mime="video/mp4")
     preview = world.file(solid(COLOURS[6]))
+    world.preview(video, world.file_url(preview))
     with world.engine.begin() as conn:
-        conn.execute(
-            update(files)
-            .where(files.c.id == video)
-            .values(preview_url=_url(world, preview))
-        )
         kind = sample.insert_template(
             conn, "Home tour", template_type="OpenHouse", video=True
         )
         instance = sample.insert_instance(conn, world.brand, kind, video)
-    post = world.post(template_instance=instance)
+    post = world.post(instance)
 
     world.recommend(post)
 
@@ -85,12 +59,11 @@ def test_a_video_whose_preview_is_the_video_itself_sends_no_image(
     """Such a "preview" would be downloaded whole (up to a Reel's 300 MB) only to
     fail to decode; the template's metadata still goes."""
     video = world.file(sample.stand_in_video(), name="tour.mp4", mime="video/mp4")
+    world.preview(video, world.file_url(video))
     with world.engine.begin() as conn:
-        url = conn.execute(select(files.c.url).where(files.c.id == video)).scalar_one()
-        conn.execute(update(files).where(files.c.id == video).values(preview_url=url))
         kind = sample.insert_template(conn, "Home tour", video=True)
         instance = sample.insert_instance(conn, world.brand, kind, video)
-    post = world.post(template_instance=instance)
+    post = world.post(instance)
 
     got = world.recommend(post)
 
@@ -106,8 +79,8 @@ def test_a_deleted_linked_listing_leaves_the_creative_as_grounding(
 ) -> None:
     instance = world.instance(solid(COLOURS[3]), template_type="JustListed")
     linked = world.listing(instance, colours=COLOURS[:2])
-    _delete(world, listings, linked)
-    post = world.post(template_instance=instance)
+    world.delete(listings, linked)
+    post = world.post(instance)
 
     got = world.recommend(post)
 
@@ -120,17 +93,15 @@ def test_a_deleted_linked_listing_leaves_the_creative_as_grounding(
 def test_another_brands_listing_linked_to_the_instance_is_not_used(
     world: CaptionWorld,
 ) -> None:
-    with world.engine.begin() as conn:
-        other = sample.insert_brand(conn, name="Other Realty")
     instance = world.instance()
-    theirs = world.listing(brand=other, address="7 Their Street", colours=())
+    theirs = world.listing(brand=world.other_brand(), address="7 Their Street")
     with world.engine.begin() as conn:
         conn.execute(
             insert(template_instance_listings).values(
                 template_instance=instance, listing=theirs
             )
         )
-    post = world.post(template_instance=instance)
+    post = world.post(instance)
 
     world.recommend(post)
 
@@ -146,7 +117,7 @@ def test_the_sample_of_a_very_large_photo_set_still_reaches_its_last_photo(
     colours = [COLOURS[0], *([grey] * 199), COLOURS[1]]
     instance = world.instance()
     world.listing(instance, colours=colours)
-    post = world.post(template_instance=instance)
+    post = world.post(instance)
 
     world.recommend(post, captions_max_photos=4)
 
@@ -159,17 +130,10 @@ def test_deleted_photos_and_files_are_left_out_of_the_sample(
 ) -> None:
     instance = world.instance()
     listing = world.listing(instance, colours=COLOURS[:4])
-    with world.engine.begin() as conn:
-        photos = conn.execute(
-            select(
-                listing_photos.c.id, listing_photos.c.file, listing_photos.c.position
-            )
-            .where(listing_photos.c.listing == listing)
-            .order_by(listing_photos.c.position)
-        ).all()
-    _delete(world, listing_photos, photos[1].id)
-    _delete(world, files, photos[2].file)
-    post = world.post(template_instance=instance)
+    photos = world.photos(listing)
+    world.delete(listing_photos, photos[1].id)
+    world.delete(files, photos[2].file)
+    post = world.post(instance)
 
     world.recommend(post)
 
@@ -185,7 +149,7 @@ def test_a_deleted_asset_file_is_not_shown(world: CaptionWorld) -> None:
             .join(social_posts, social_posts.c.asset == brand_assets.c.id)
             .where(social_posts.c.id == post)
         ).scalar_one()
-    _delete(world, files, file)
+    world.delete(files, file)
 
     got = world.recommend(post)
 
@@ -200,17 +164,10 @@ def test_an_image_that_cannot_be_fetched_or_read_is_skipped(
 ) -> None:
     instance = world.instance()
     listing = world.listing(instance, colours=COLOURS[:3])
-    with world.engine.begin() as conn:
-        paths = conn.execute(
-            select(files.c.path)
-            .join(listing_photos, listing_photos.c.file == files.c.id)
-            .where(listing_photos.c.listing == listing)
-            .order_by(listing_photos.c.position)
-        ).scalars()
-        first, second, _ = list(paths)
-    (world.media_dir / first).unlink()
-    (world.media_dir / second).write_bytes(b"not an image at all")
-    post = world.post(template_instance=instance)
+    first, second, _ = world.photos(listing)
+    (world.media_dir / first.path).unlink()
+    (world.media_dir / second.path).write_bytes(b"not an image at all")
+    post = world.post(instance)
 
     with capture_logs() as logs:
         got = world.recommend(post)
@@ -256,8 +213,8 @@ def test_another_brands_post_or_a_deleted_one_is_not_found(
         theirs = sample.insert_post(
             conn, brand=other, user=world.user, page=page, due_at=None, asset=asset
         )
-    deleted = world.post(template_instance=world.instance())
-    _delete(world, social_posts, deleted)
+    deleted = world.post(world.instance())
+    world.delete(social_posts, deleted)
 
     for post in (theirs, deleted):
         with pytest.raises(NotFound) as missing:

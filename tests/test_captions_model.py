@@ -6,56 +6,35 @@ whole before and after every call: a recommendation never writes it."""
 from __future__ import annotations
 
 from urllib.parse import urlsplit
-from uuid import UUID
 
 import pytest
 
-from publisher.posts import ModelUnavailable
 from publisher.rules import caption_problems, hashtag_count
 from tests.builders import free_port
-from tests.captions_world import COLOURS, CaptionWorld, world
+from tests.captions_world import CaptionWorld, world
+from tests.model_server import Reply, answer, failure
 
 __all__ = ["world"]
 
 pytestmark = pytest.mark.postgres
 
 
-def _listing_post(world: CaptionWorld) -> UUID:
-    instance = world.instance(template_type="JustListed")
-    world.listing(instance, colours=COLOURS[:2])
-    return world.post(template_instance=instance)
-
-
-def _refusal(world: CaptionWorld, post: UUID, **overrides: object) -> ModelUnavailable:
-    with pytest.raises(ModelUnavailable) as failed:
-        world.recommend(post, **overrides)
-    assert failed.value.status == 502
-    assert failed.value.to_json()["code"] == "ModelUnavailable"
-    assert len(failed.value.problems) == 1
-    assert failed.value.problems[0].field == "model"
-    return failed.value
-
-
 def test_a_model_that_times_out_is_retried_then_reported(world: CaptionWorld) -> None:
-    post = _listing_post(world)
-    before = world.row(post)
-    world.model.script(delay_seconds=5)
+    post = world.listing_post()
+    world.model.script(Reply(delay=5))
 
-    refused = _refusal(
-        world, post, captions_timeout_seconds=0.5, captions_max_retries=1
+    refused = world.refused(
+        post, "model_timeout", captions_timeout_seconds=0.5, captions_max_retries=1
     )
 
     problem = refused.problems[0]
-    assert problem.rule == "model_timeout"
     assert "did not answer within 0.5 s (2 tries)" in problem.message
     assert len(world.model.requests) == 2
-    assert world.row(post) == before
 
 
 def test_a_503_is_retried_and_the_next_answer_is_used(world: CaptionWorld) -> None:
-    post = _listing_post(world)
-    before = world.row(post)
-    world.model.script(failures=[503], answer="Harbor views, four bedrooms.")
+    post = world.listing_post()
+    world.model.script([failure(503), answer("Harbor views, four bedrooms.")])
 
     got = world.recommend(post, captions_max_retries=2)
 
@@ -64,30 +43,25 @@ def test_a_503_is_retried_and_the_next_answer_is_used(world: CaptionWorld) -> No
     sent = world.model.requests
     assert len(sent) == 2
     assert sent[0].body == sent[1].body
-    assert world.row(post) == before
 
 
 def test_a_model_that_always_answers_500_is_reported(world: CaptionWorld) -> None:
-    post = _listing_post(world)
-    before = world.row(post)
-    world.model.script(always_status=500)
+    post = world.listing_post()
+    world.model.script(failure(500))
 
-    refused = _refusal(world, post, captions_max_retries=1)
+    refused = world.refused(post, "model_error", captions_max_retries=1)
 
     problem = refused.problems[0]
-    assert problem.rule == "model_error"
     assert "answered 500 (2 tries)" in problem.message
     assert "scripted failure 500" in problem.message
     assert len(world.model.requests) == 2
-    assert world.row(post) == before
 
 
 def test_an_over_long_answer_with_40_hashtags_is_fitted(world: CaptionWorld) -> None:
-    post = _listing_post(world)
-    before = world.row(post)
+    post = world.listing_post()
     words = " ".join(["Bright rooms and a deep garden by the harbor."] * 60)
     tags = " ".join(f"#tag{n}" for n in range(40))
-    world.model.script(answer=f"{words}\n\n{tags}")
+    world.model.script(answer(f"{words}\n\n{tags}"))
 
     got = world.recommend(post)
 
@@ -99,18 +73,13 @@ def test_an_over_long_answer_with_40_hashtags_is_fitted(world: CaptionWorld) -> 
     assert "kept the first 30 of 40 hashtags" in adjustments
     assert any(a.startswith("cut from ") for a in adjustments), adjustments
     assert caption.startswith("Bright rooms and a deep garden by the harbor.")
-    assert world.row(post) == before
 
 
 def test_an_empty_answer_is_reported(world: CaptionWorld) -> None:
-    post = _listing_post(world)
-    before = world.row(post)
-    world.model.script(empty=True)
+    post = world.listing_post()
+    world.model.script(answer(""))
 
-    refused = _refusal(world, post)
-
-    assert refused.problems[0].rule == "model_empty"
-    assert world.row(post) == before
+    world.refused(post, "model_empty")
 
 
 @pytest.mark.parametrize(
@@ -126,31 +95,26 @@ def test_an_empty_answer_is_reported(world: CaptionWorld) -> None:
 def test_an_answer_that_is_no_chat_completion_is_reported(
     world: CaptionWorld, raw: bytes, content_type: str
 ) -> None:
-    post = _listing_post(world)
-    before = world.row(post)
-    world.model.script(raw=raw, content_type=content_type)
+    post = world.listing_post()
+    world.model.script(Reply(body=raw, content_type=content_type))
 
-    refused = _refusal(world, post)
+    refused = world.refused(post, "model_answer")
 
-    assert refused.problems[0].rule == "model_answer"
     assert "not understood" in refused.problems[0].message
-    assert world.row(post) == before
 
 
 def test_a_completion_without_text_is_an_empty_answer(world: CaptionWorld) -> None:
-    post = _listing_post(world)
+    post = world.listing_post()
     world.model.script(
-        raw=b'{"model": "m", "choices": [{"message": {"role": "assistant"}}]}'
+        Reply(body=b'{"model": "m", "choices": [{"message": {"role": "assistant"}}]}')
     )
 
-    refused = _refusal(world, post)
-
-    assert refused.problems[0].rule == "model_empty"
+    world.refused(post, "model_empty")
 
 
 def test_an_answer_in_a_fence_with_a_label_is_tidied(world: CaptionWorld) -> None:
-    post = _listing_post(world)
-    world.model.script(answer='```\nCaption: "Welcome home to the harbor."\n```')
+    post = world.listing_post()
+    world.model.script(answer('```\nCaption: "Welcome home to the harbor."\n```'))
 
     got = world.recommend(post)
 
@@ -158,9 +122,9 @@ def test_an_answer_in_a_fence_with_a_label_is_tidied(world: CaptionWorld) -> Non
 
 
 def test_an_answer_a_post_could_not_store_is_cleaned(world: CaptionWorld) -> None:
-    post = _listing_post(world)
+    post = world.listing_post()
     # Sent as the JSON escapes \u0000 and \ud83d, as a server may send them.
-    world.model.script(answer="Harbor\x00 views \ud83d and a deep garden.")
+    world.model.script(answer("Harbor\x00 views \ud83d and a deep garden."))
 
     got = world.recommend(post)
 
@@ -170,7 +134,7 @@ def test_an_answer_a_post_could_not_store_is_cleaned(world: CaptionWorld) -> Non
 
 
 def test_the_key_goes_out_as_a_bearer_token(world: CaptionWorld) -> None:
-    post = _listing_post(world)
+    post = world.listing_post()
 
     world.recommend(post, captions_api_key="sk-test-0123456789abcdef")
 
@@ -180,40 +144,33 @@ def test_the_key_goes_out_as_a_bearer_token(world: CaptionWorld) -> None:
 
 
 def test_a_refused_key_is_reported_without_retrying(world: CaptionWorld) -> None:
-    post = _listing_post(world)
-    before = world.row(post)
-    world.model.script(always_status=401)
+    post = world.listing_post()
+    world.model.script(failure(401))
 
-    refused = _refusal(
-        world, post, captions_api_key="sk-wrong-key", captions_max_retries=2
+    refused = world.refused(
+        post, "model_key", captions_api_key="sk-wrong-key", captions_max_retries=2
     )
 
     problem = refused.problems[0]
-    assert problem.rule == "model_key"
     assert "PUBLISHER_CAPTIONS_API_KEY" in problem.message
     assert "sk-wrong-key" not in problem.message
     assert len(world.model.requests) == 1
-    assert world.row(post) == before
 
 
 def test_an_unreachable_model_is_reported(world: CaptionWorld) -> None:
-    post = _listing_post(world)
-    before = world.row(post)
+    post = world.listing_post()
     nowhere = f"http://127.0.0.1:{free_port()}/v1"
 
-    refused = _refusal(world, post, captions_base_url=nowhere)
-
-    assert refused.problems[0].rule == "model_unreachable"
-    assert world.row(post) == before
+    world.refused(post, "model_unreachable", captions_base_url=nowhere)
 
 
 def test_a_password_in_the_base_url_is_not_in_the_error(world: CaptionWorld) -> None:
-    post = _listing_post(world)
-    world.model.script(always_status=500)
+    post = world.listing_post()
+    world.model.script(failure(500))
     port = urlsplit(world.model.base_url).port
     with_password = f"http://relay:hunter2-secret@127.0.0.1:{port}/v1"
 
-    refused = _refusal(world, post, captions_base_url=with_password)
+    refused = world.refused(post, "model_error", captions_base_url=with_password)
 
     message = refused.problems[0].message
     assert message.startswith(f"the model at 127.0.0.1:{port} answered 500")
@@ -223,8 +180,7 @@ def test_a_password_in_the_base_url_is_not_in_the_error(world: CaptionWorld) -> 
 def test_without_a_model_the_builtin_writer_answers_and_says_so(
     world: CaptionWorld,
 ) -> None:
-    post = _listing_post(world)
-    before = world.row(post)
+    post = world.listing_post()
 
     first = world.recommend(post, model=False)
     second = world.recommend(post, model=False)
@@ -240,4 +196,3 @@ def test_without_a_model_the_builtin_writer_answers_and_says_so(
     )
     assert "$849,000" in data["caption"]
     assert caption_problems(data["caption"]) == []
-    assert world.row(post) == before
