@@ -240,6 +240,21 @@ def test_prices_are_shown_as_written_or_left_out(
         assert f"Offered at {shown}" in caption
 
 
+def test_negative_or_nan_counts_are_no_facts(world: CaptionWorld) -> None:
+    """NUMERIC holds NaN and a careless import writes -1: neither is a number of
+    rooms, for the built-in writer or the model (NaN is not even JSON)."""
+    instance = world.instance(template_type="JustListed")
+    world.listing(instance, bedrooms=-1, bathrooms=Decimal("NaN"), square_feet=-5)
+    post = world.post(instance)
+
+    caption = _data(world, post, model=False)["caption"]
+    assert "bedroom" not in caption and "bathroom" not in caption
+    assert "NaN" not in caption and "sq ft" not in caption
+    world.recommend(post)
+    facts, _ = world.sent()
+    assert not {"bedrooms", "bathrooms", "area_square_feet"} & set(facts["listing"])
+
+
 def test_a_listing_with_every_fact_missing_gets_a_clean_caption(
     world: CaptionWorld,
 ) -> None:

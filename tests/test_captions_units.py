@@ -20,7 +20,7 @@ from publisher.captions.facts import (
     price_text,
     scrub,
 )
-from publisher.captions.images import spread_sample
+from publisher.captions.images import ShownImage, spread_sample
 from publisher.captions.prompt import INSTRUCTIONS, messages
 from publisher.rules import caption_problems
 from publisher.settings import SettingsError, load_settings
@@ -240,6 +240,28 @@ def test_prompt_keeps_listing_text_out_of_the_instructions() -> None:
     assert text.count("</facts>") == 1
     body = text[text.index("<facts>") + 7 : text.index("</facts>")]
     assert json.loads(body)["listing"]["description"] == attack
+
+
+@pytest.mark.parametrize(
+    ("photos", "images", "said"),
+    [
+        (["p0", "p1"], 2, "2 photos of the listing, spread over its set"),
+        ([], 1, "the post's rendered creative"),
+        ([], 0, "none available"),
+    ],
+)
+def test_prompt_says_what_the_images_are(
+    photos: list[str], images: int, said: str
+) -> None:
+    """A listing without photos is shown the creative instead (`recommend`)."""
+    grounding = Grounding("B", _creative(), _listing(photo_urls=photos))
+    shown = [ShownImage("u", "data:image/jpeg;base64,", 1, 1)] * images
+
+    _, user = messages(grounding, shown)
+
+    text = user["content"][0]["text"]
+    body = text[text.index("<facts>") + 7 : text.index("</facts>")]
+    assert json.loads(body)["images"] == said
 
 
 def _settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
