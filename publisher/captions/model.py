@@ -15,14 +15,14 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import openai
-from openai.types.chat import ChatCompletion
 
 from publisher.captions.fit import tidy
 from publisher.settings import CaptionSettings
+
+if TYPE_CHECKING:
+    import openai
 
 # The client logs each request and retry through the standard library; its own
 # events would repeat ours, and a debug line must never carry a header.
@@ -54,6 +54,10 @@ class Answer:
 
 def ask_model(settings: CaptionSettings, messages: list[Any]) -> Answer:
     """Send the messages and return the caption in the answer."""
+    # Imported here: the client takes most of a second to import, which every
+    # `publisher` command (a health check, say) would pay otherwise.
+    import openai
+
     assert settings.base_url is not None and settings.model is not None
     where = _where(str(settings.base_url))
     key = settings.api_key.get_secret_value() if settings.api_key else ""
@@ -142,6 +146,8 @@ def _hidden(text: str, key: str) -> str:
 def _content(response: object) -> object:
     """The first choice's message text as answered (None, or not even text, when
     the answer is not a chat completion)."""
+    from openai.types.chat import ChatCompletion  # loaded by ask_model already
+
     if not isinstance(response, ChatCompletion) or not response.choices:
         return None
     message = getattr(response.choices[0], "message", None)
