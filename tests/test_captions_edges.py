@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 from sqlalchemy import insert, select
 from structlog.testing import capture_logs
 
@@ -193,6 +194,65 @@ def test_a_photo_stored_sideways_is_sent_upright(world: CaptionWorld) -> None:
     (request,) = world.model.requests
     (image,) = request.image_urls
     assert decoded(image).size == (32, 96)
+
+
+def _damaged_exif_jpeg() -> bytes:
+    """A JPEG whose EXIF block Pillow reads but cannot apply: one byte of a
+    sideways photo's EXIF changed, found by trying (the first that breaks)."""
+    sideways = Image.new("RGB", (300, 100), COLOURS[0])
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x010F] = "Camera maker"
+    out = io.BytesIO()
+    sideways.save(out, format="JPEG", exif=exif.tobytes())
+    good = out.getvalue()
+    start = good.index(b"Exif")
+    for at in range(start, start + 120):
+        for value in (0x00, 0xFF, 0x7F):
+            data = bytes(good[:at]) + bytes([value]) + bytes(good[at + 1 :])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    with Image.open(io.BytesIO(data)) as opened:
+                        opened.load()
+                        ImageOps.exif_transpose(opened)
+                except (OSError, SyntaxError):
+                    continue  # not even readable: not the case wanted
+                except Exception:
+                    return data
+    raise AssertionError("no one-byte change breaks Pillow's EXIF handling")
+
+
+def test_a_photo_with_a_damaged_exif_block_is_still_shown(
+    world: CaptionWorld,
+) -> None:
+    """Pillow raises TypeError or struct.error on some damaged EXIF blocks; that
+    costs the photo its turn, not the whole recommendation."""
+    post = world.asset_post(_damaged_exif_jpeg())
+
+    got = world.recommend(post, captions_max_image_side=96)
+
+    (request,) = world.model.requests
+    (image,) = request.image_urls
+    assert decoded(image).size == (96, 32)
+    assert (got["data"]["images"], got["data"]["images_skipped"]) == (1, 0)
+
+
+def test_a_listing_whose_photos_all_fail_shows_the_creative(
+    world: CaptionWorld,
+) -> None:
+    instance = world.instance(solid(COLOURS[5]), template_type="JustListed")
+    listing = world.listing(instance, colours=COLOURS[:2])
+    for photo in world.photos(listing):
+        (world.media_dir / photo.path).unlink()
+    post = world.post(instance)
+
+    got = world.recommend(post)
+
+    (request,) = world.model.requests
+    assert [colour_index(url) for url in request.image_urls] == [5]
+    assert request.facts["images"] == "the post's rendered creative"
+    assert (got["data"]["images"], got["data"]["images_skipped"]) == (1, 2)
 
 
 def test_another_brands_post_or_a_deleted_one_is_not_found(

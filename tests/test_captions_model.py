@@ -5,6 +5,7 @@ whole before and after every call: a recommendation never writes it."""
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from publisher.rules import caption_problems, hashtag_count
 from tests.builders import free_port
 from tests.captions_world import CaptionWorld, world
-from tests.model_server import Reply, answer, failure
+from tests.model_server import Reply, answer, completion, failure
 
 __all__ = ["world"]
 
@@ -30,6 +31,51 @@ def test_a_model_that_times_out_is_retried_then_reported(world: CaptionWorld) ->
     problem = refused.problems[0]
     assert "did not answer within 0.5 s (2 tries)" in problem.message
     assert len(world.model.requests) == 2
+
+
+def test_a_try_that_times_out_leaves_the_next_its_whole_timeout(
+    world: CaptionWorld,
+) -> None:
+    """Each try gets `timeout_seconds`: the first one's wait is not taken from the
+    second, which answers within its own."""
+    post = world.listing_post()
+    world.model.script([Reply(delay=5), answer("Second try.", delay=0.6)])
+
+    got = world.recommend(post, captions_timeout_seconds=1, captions_max_retries=1)
+
+    assert got["data"]["caption"] == "Second try."
+    assert len(world.model.requests) == 2
+
+
+def test_a_429_waits_for_its_retry_after_and_is_not_a_timeout(
+    world: CaptionWorld,
+) -> None:
+    """A Retry-After longer than the timeout is a wait between tries, not a try
+    that took too long."""
+    post = world.listing_post()
+    busy = Reply(status=429, body=failure(429).body, headers={"Retry-After": "2"})
+    world.model.script([busy, answer("After the wait.")])
+
+    started = time.monotonic()
+    got = world.recommend(post, captions_timeout_seconds=1, captions_max_retries=1)
+
+    assert got["data"]["caption"] == "After the wait."
+    assert time.monotonic() - started >= 2
+    assert len(world.model.requests) == 2
+
+
+def test_an_answer_cut_off_at_the_length_limit_says_so(world: CaptionWorld) -> None:
+    post = world.listing_post()
+    body = completion("Sunlit rooms and a harbor")
+    body["choices"][0]["finish_reason"] = "length"
+    world.model.script(Reply(body=body))
+
+    got = world.recommend(post)
+
+    assert got["data"]["caption"] == "Sunlit rooms and a harbor"
+    assert got["data"]["adjustments"] == [
+        "the model stopped at its length limit, so the caption may end early"
+    ]
 
 
 def test_a_503_is_retried_and_the_next_answer_is_used(world: CaptionWorld) -> None:

@@ -243,19 +243,20 @@ def test_prompt_keeps_listing_text_out_of_the_instructions() -> None:
 
 
 @pytest.mark.parametrize(
-    ("photos", "images", "said"),
+    ("photos", "sources", "said"),
     [
-        (["p0", "p1"], 2, "2 photos of the listing, spread over its set"),
-        ([], 1, "the post's rendered creative"),
-        ([], 0, "none available"),
+        (["p0", "p1"], ["p0", "p1"], "2 photos of the listing, spread over its set"),
+        ([], ["creative"], "the post's rendered creative"),
+        # None of the photos could be fetched, so the creative stood in.
+        (["p0", "p1"], ["creative"], "the post's rendered creative"),
+        ([], [], "none available"),
     ],
 )
 def test_prompt_says_what_the_images_are(
-    photos: list[str], images: int, said: str
+    photos: list[str], sources: list[str], said: str
 ) -> None:
-    """A listing without photos is shown the creative instead (`recommend`)."""
     grounding = Grounding("B", _creative(), _listing(photo_urls=photos))
-    shown = [ShownImage("u", "data:image/jpeg;base64,", 1, 1)] * images
+    shown = [ShownImage(url, "data:image/jpeg;base64,") for url in sources]
 
     _, user = messages(grounding, shown)
 

@@ -10,11 +10,12 @@ gathers the facts and answers the caller.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 from publisher.captions.builtin import write_caption
 from publisher.captions.facts import CreativeFacts, Grounding, ListingFacts
 from publisher.captions.fit import fit_caption
-from publisher.captions.images import shown_images, spread_sample
+from publisher.captions.images import ShownImage, shown_images
 from publisher.captions.model import ModelFailed, ask_model
 from publisher.captions.prompt import messages
 from publisher.settings import CaptionSettings, MediaSettings
@@ -59,29 +60,41 @@ def recommend(
         return Recommendation(
             fitted.caption, BUILTIN, None, 0, adjustments=fitted.adjustments
         )
-    wanted = _image_urls(grounding, captions.max_photos)
-    images = shown_images(
-        wanted,
-        timeout=(5.0, media.fetch_timeout_seconds),
-        max_bytes=min(media.max_download_bytes, MAX_IMAGE_BYTES),
-        max_side=captions.max_image_side,
-    )
+    wanted, images = _images(grounding, captions, media)
     answer = ask_model(captions, messages(grounding, images))
     fitted = fit_caption(answer.text)
+    adjustments = list(fitted.adjustments)
+    if answer.cut_off:
+        adjustments.insert(
+            0, "the model stopped at its length limit, so the caption may end early"
+        )
     return Recommendation(
         fitted.caption,
         MODEL,
         answer.model,
         len(images),
-        len(wanted) - len(images),
-        fitted.adjustments,
+        wanted - len(images),
+        adjustments,
     )
 
 
-def _image_urls(grounding: Grounding, max_photos: int) -> list[str]:
-    """A spread sample of the listing's photos; the creative when there are none
-    (a post not about a listing, or a listing without photos)."""
-    if grounding.listing is not None and grounding.listing.photo_urls:
-        return spread_sample(grounding.listing.photo_urls, max_photos)
-    image = grounding.creative.image_url
-    return [image] if image else []
+def _images(
+    grounding: Grounding, captions: CaptionSettings, media: MediaSettings
+) -> tuple[int, list[ShownImage]]:
+    """The images to show and how many were tried: the listing's photo sample,
+    and the creative when there are none or none of them could be fetched (a
+    post not about a listing gets its creative alone)."""
+    fetch = partial(
+        shown_images,
+        timeout=(5.0, media.fetch_timeout_seconds),
+        max_bytes=min(media.max_download_bytes, MAX_IMAGE_BYTES),
+        max_side=captions.max_image_side,
+    )
+    photos = grounding.listing.photo_urls if grounding.listing else []
+    shown = fetch(photos)
+    tried = len(photos)
+    creative = grounding.creative.image_url
+    if not shown and creative:
+        shown = fetch([creative])
+        tried += 1
+    return tried, shown

@@ -35,12 +35,10 @@ _RETRY = FetchRetry(attempts=2, first_wait=0.3, max_wait=1.0, jitter=0.2)
 
 @dataclass(frozen=True)
 class ShownImage:
-    """One image as it is sent: where it came from, its data URL and its size."""
+    """One image as it is sent: where it came from and its data URL."""
 
     source_url: str
     data_url: str
-    width: int
-    height: int
 
 
 def spread_sample(items: Sequence[T], count: int) -> list[T]:
@@ -95,7 +93,7 @@ def _shown_image(
         fetched = fetch_creative(
             url, session=session, timeout=timeout, max_bytes=max_bytes, retry=_RETRY
         )
-        data, width, height = _shrunk_jpeg(fetched.data, max_side)
+        data = _shrunk_jpeg(fetched.data, max_side)
     except CreativeUnavailable as exc:
         log.warning("caption_image_skipped", reason=exc.message, status=exc.status)
         return None
@@ -111,22 +109,24 @@ def _shown_image(
         )
         return None
     encoded = base64.b64encode(data).decode("ascii")
-    return ShownImage(url, f"data:image/jpeg;base64,{encoded}", width, height)
+    return ShownImage(url, f"data:image/jpeg;base64,{encoded}")
 
 
 class ImageUnreadable(Exception):
     """The bytes are not an image Pillow can read."""
 
 
-def _shrunk_jpeg(data: bytes, max_side: int) -> tuple[bytes, int, int]:
+def _shrunk_jpeg(data: bytes, max_side: int) -> bytes:
     try:
         with warnings.catch_warnings():
+            # Pillow warns of damaged EXIF blocks; they are not ours to print.
+            warnings.simplefilter("ignore", UserWarning)
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
                 image.draft("RGB", (max_side, max_side))
                 # A phone photo is stored sideways with an EXIF orientation tag;
                 # the model sees it the way it is meant to be looked at.
-                upright = ImageOps.exif_transpose(image)
+                upright = _upright(image)
                 upright.thumbnail((max_side, max_side))
                 rgb = _on_white(upright)
     except (
@@ -143,7 +143,7 @@ def _shrunk_jpeg(data: bytes, max_side: int) -> tuple[bytes, int, int]:
         ) from exc
     out = io.BytesIO()
     rgb.save(out, format="JPEG", quality=_JPEG_QUALITY, optimize=True)
-    return out.getvalue(), rgb.width, rgb.height
+    return out.getvalue()
 
 
 def _on_white(image: Image.Image) -> Image.Image:
@@ -155,3 +155,13 @@ def _on_white(image: Image.Image) -> Image.Image:
         white.paste(rgba, mask=rgba.getchannel("A"))
         return white
     return image.convert("RGB")
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """The image turned as its EXIF orientation says; as it is when the EXIF
+    block is damaged (Pillow then raises all sorts), which costs only the turn."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception as exc:
+        log.info("caption_image_exif_ignored", reason=exc.__class__.__name__)
+        return image

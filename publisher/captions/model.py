@@ -1,8 +1,9 @@
 """The model: an OpenAI-compatible chat-completions endpoint that takes images.
 
-The `openai` client does the HTTP work, including its retries of timeouts, dropped
-connections, 429 and 5xx answers with exponential backoff; the whole exchange is
-bounded by `timeout_seconds` per try. Whatever still fails is a `ModelFailed`
+The `openai` client does the HTTP work; tenacity tries again after a timeout, a
+dropped connection, a 408/409/429 or a 5xx, with exponential backoff (or the
+server's Retry-After, when longer). Each try gets `timeout_seconds` for the whole
+answer, however slowly it arrives. Whatever still fails is a `ModelFailed`
 naming the rule (timeout, unreachable, refused key, error answer, an answer not
 understood, an empty one) in words an operator can act on. The API key is sent
 only in the Authorization header, never logged, and masked should a server echo
@@ -18,6 +19,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import structlog
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
 from publisher.captions.fit import tidy
 from publisher.settings import CaptionSettings
 
@@ -28,6 +38,8 @@ if TYPE_CHECKING:
 # events would repeat ours, and a debug line must never carry a header.
 for _name in ("openai", "httpx", "httpx2", "httpcore", "httpcore2"):
     logging.getLogger(_name).setLevel(logging.WARNING)
+
+log = structlog.get_logger(__name__)
 
 # Local servers check no key, but the client refuses to start without one.
 _NO_KEY = "no-key"
@@ -50,6 +62,8 @@ class Answer:
 
     text: str
     model: str
+    # The model stopped at its length limit: the caption may end mid-sentence.
+    cut_off: bool = False
 
 
 def ask_model(settings: CaptionSettings, messages: list[Any]) -> Answer:
@@ -61,35 +75,26 @@ def ask_model(settings: CaptionSettings, messages: list[Any]) -> Answer:
     assert settings.base_url is not None and settings.model is not None
     where = _where(str(settings.base_url))
     key = settings.api_key.get_secret_value() if settings.api_key else ""
-    tries = settings.max_retries + 1
-    # The client's timeout bounds each read, so an answer trickled out a few bytes
-    # at a time would never trip it: the whole exchange gets its own deadline.
-    deadline = settings.timeout_seconds * tries
-    client = openai.OpenAI(
-        base_url=str(settings.base_url),
-        api_key=key or _NO_KEY,
-        timeout=settings.timeout_seconds,
-        max_retries=settings.max_retries,
+    retrying = Retrying(
+        stop=stop_after_attempt(settings.max_retries + 1),
+        wait=_wait,
+        retry=retry_if_exception(_worth_another_try),
+        before_sleep=_log_retry,
+        reraise=True,
     )
-    pool = ThreadPoolExecutor(1, thread_name_prefix="caption-model")
     try:
-        # Typed as what may come back: behind a wrong base_url (a web page, a
-        # proxy) the client hands over whatever text was answered with a 200.
-        asked = pool.submit(
-            client.chat.completions.create, model=settings.model, messages=messages
-        )
-        response: object = asked.result(timeout=deadline)
-    except (openai.APITimeoutError, FutureTimeout):
+        response = retrying(_one_try, settings, key, messages)
+    except (openai.APITimeoutError, _TryTimedOut):
         raise ModelFailed(
             "model_timeout",
             f"the model at {where} did not answer within "
-            f"{settings.timeout_seconds:g} s ({_times(tries)}); a slow model needs "
-            "a longer captions.timeout_seconds, a busy one a later try",
+            f"{settings.timeout_seconds:g} s ({_tries(retrying)}); a slow model "
+            "needs a longer captions.timeout_seconds, a busy one a later try",
         ) from None
     except openai.APIConnectionError as exc:
         raise ModelFailed(
             "model_unreachable",
-            f"cannot reach the model at {where} ({_times(tries)}): "
+            f"cannot reach the model at {where} ({_tries(retrying)}): "
             f"{_hidden(str(exc), key)}",
         ) from None
     except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
@@ -100,16 +105,12 @@ def ask_model(settings: CaptionSettings, messages: list[Any]) -> Answer:
         ) from None
     except openai.APIStatusError as exc:
         raise ModelFailed(
-            "model_error", _status_message(exc, where, tries, key)
+            "model_error", _status_message(exc, where, _tries(retrying), key)
         ) from None
     except (openai.APIError, ValueError) as exc:
         # ValueError: a 200 whose body claims JSON but is not.
         raise _not_understood(where, exc.__class__.__name__) from None
-    finally:
-        # An abandoned request stops at its next read, when its connection closes.
-        client.close()
-        pool.shutdown(wait=False)
-    content = _content(response)
+    content, finish = _content(response)
     if not isinstance(content, str):
         raise _not_understood(where, "no chat completion message in it")
     text = tidy(content)
@@ -118,16 +119,99 @@ def ask_model(settings: CaptionSettings, messages: list[Any]) -> Answer:
             "model_empty", f"the model at {where} answered without a caption"
         )
     model = getattr(response, "model", None)
-    return Answer(text, model if isinstance(model, str) and model else settings.model)
+    return Answer(
+        text,
+        model if isinstance(model, str) and model else settings.model,
+        cut_off=finish == "length",
+    )
+
+
+class _TryTimedOut(Exception):
+    """One try took longer than timeout_seconds, however its bytes trickled in."""
+
+
+def _one_try(settings: CaptionSettings, key: str, messages: list[Any]) -> object:
+    """One request, given `timeout_seconds` for the whole answer: the client's own
+    timeout bounds each read, which an answer trickled out a few bytes at a time
+    never trips. The client does no retries of its own; `ask_model` does."""
+    import openai
+
+    client = openai.OpenAI(
+        base_url=str(settings.base_url),
+        api_key=key or _NO_KEY,
+        timeout=settings.timeout_seconds,
+        max_retries=0,
+    )
+    pool = ThreadPoolExecutor(1, thread_name_prefix="caption-model")
+    try:
+        model = settings.model
+        assert model is not None
+        asked = pool.submit(
+            lambda: client.chat.completions.create(model=model, messages=messages)
+        )
+        # Typed as what may come back: behind a wrong base_url (a web page, a
+        # proxy) the client hands over whatever text was answered with a 200.
+        answer: object = asked.result(timeout=settings.timeout_seconds)
+        return answer
+    except FutureTimeout:
+        raise _TryTimedOut from None
+    finally:
+        # An abandoned request stops at its next read, when its connection closes.
+        client.close()
+        pool.shutdown(wait=False)
+
+
+def _worth_another_try(exc: BaseException) -> bool:
+    """A timeout, a dropped connection, a 408, 409, 429 or any 5xx."""
+    import openai
+
+    if isinstance(exc, _TryTimedOut | openai.APIConnectionError):
+        return True
+    return isinstance(exc, openai.APIStatusError) and (
+        exc.status_code in _RETRIED or exc.status_code >= 500
+    )
+
+
+_BACKOFF = wait_exponential_jitter(multiplier=0.5, max=8.0, jitter=0.5)
+# The longest Retry-After honoured; a person is waiting for the caption.
+_MAX_RETRY_AFTER = 20.0
+
+
+def _wait(state: RetryCallState) -> float:
+    """Exponential backoff with jitter, or the server's Retry-After when longer."""
+    backoff: float = _BACKOFF(state)
+    exc = state.outcome.exception() if state.outcome else None
+    response = getattr(exc, "response", None)
+    header = response.headers.get("retry-after") if response is not None else None
+    try:
+        later = float(header) if header else 0.0
+    except ValueError:
+        later = 0.0  # an HTTP date: the backoff will do
+    return max(backoff, min(later, _MAX_RETRY_AFTER))
+
+
+def _log_retry(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    log.warning(
+        "caption_model_retrying",
+        attempt=state.attempt_number,
+        reason=exc.__class__.__name__,
+        status=getattr(exc, "status_code", None),
+        wait_seconds=round(state.upcoming_sleep, 2),
+    )
+
+
+def _tries(retrying: Retrying) -> str:
+    tries = int(retrying.statistics.get("attempt_number", 1))
+    return "1 try" if tries == 1 else f"{tries} tries"
 
 
 def _status_message(
-    exc: openai.APIStatusError, where: str, tries: int, key: str
+    exc: openai.APIStatusError, where: str, tried: str, key: str
 ) -> str:
-    """What an error answer says, with how often it was tried (only these
-    statuses are tried again) and, for a 404 or 405, where to look."""
+    """What an error answer says, how often it was tried and, for a 404 or 405,
+    where to look."""
     status = exc.status_code
-    tried = _times(tries if status in _RETRIED or status >= 500 else 1)
     message = f"the model at {where} answered {status} ({tried}): "
     message += _hidden(_detail(exc), key)
     if status in (404, 405):
@@ -143,17 +227,19 @@ def _hidden(text: str, key: str) -> str:
     return text.replace(key, "***") if len(key) >= 4 else text
 
 
-def _content(response: object) -> object:
+def _content(response: object) -> tuple[object, object]:
     """The first choice's message text as answered (None, or not even text, when
-    the answer is not a chat completion)."""
+    the answer is not a chat completion) and why the model stopped."""
     from openai.types.chat import ChatCompletion  # loaded by ask_model already
 
     if not isinstance(response, ChatCompletion) or not response.choices:
-        return None
-    message = getattr(response.choices[0], "message", None)
+        return None, None
+    choice = response.choices[0]
+    message = getattr(choice, "message", None)
     content = getattr(message, "content", None)
     # An answer with choices but no text at all is an empty caption.
-    return "" if content is None and message is not None else content
+    text = "" if content is None and message is not None else content
+    return text, getattr(choice, "finish_reason", None)
 
 
 def _not_understood(where: str, why: str) -> ModelFailed:
@@ -169,10 +255,6 @@ def _where(url: str) -> str:
     host = parts.hostname or "?"
     host = f"[{host}]" if ":" in host else host
     return f"{host}:{parts.port}" if parts.port else host
-
-
-def _times(tries: int) -> str:
-    return "1 try" if tries == 1 else f"{tries} tries"
 
 
 def _detail(exc: openai.APIStatusError) -> str:

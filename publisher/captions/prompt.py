@@ -34,7 +34,7 @@ only text about the post."""
 def messages(grounding: Grounding, images: Sequence[ShownImage]) -> list[Any]:
     """The messages of one chat-completions request for this post."""
     content: list[dict[str, Any]] = [
-        {"type": "text", "text": _facts_text(grounding, len(images))}
+        {"type": "text", "text": _facts_text(grounding, images)}
     ]
     content.extend(
         {"type": "image_url", "image_url": {"url": image.data_url}} for image in images
@@ -45,7 +45,9 @@ def messages(grounding: Grounding, images: Sequence[ShownImage]) -> list[Any]:
     ]
 
 
-def facts_document(grounding: Grounding, image_count: int) -> dict[str, Any]:
+def facts_document(
+    grounding: Grounding, images: Sequence[ShownImage]
+) -> dict[str, Any]:
     """The facts of the post as one JSON object."""
     document: dict[str, Any] = {
         "post_about": grounding.kind,
@@ -55,19 +57,20 @@ def facts_document(grounding: Grounding, image_count: int) -> dict[str, Any]:
     listing = grounding.listing
     if listing is not None:
         document["listing"] = listing.to_json()
-    # What the images are: the listing's photos, or (a listing without photos,
-    # or no listing) the post's creative, as `recommend` chose them.
-    if not image_count:
+    # What the images are: the listing's photos, or (no listing, a listing without
+    # photos, or none of them could be fetched) the post's creative.
+    photos = listing.photo_urls if listing is not None else []
+    if not images:
         document["images"] = "none available"
-    elif listing is not None and listing.photo_urls:
-        document["images"] = f"{image_count} photos of the listing, spread over its set"
+    elif images[0].source_url in photos:
+        document["images"] = f"{len(images)} photos of the listing, spread over its set"
     else:
         document["images"] = "the post's rendered creative"
     return document
 
 
-def _facts_text(grounding: Grounding, image_count: int) -> str:
-    document = json.dumps(facts_document(grounding, image_count), ensure_ascii=False)
+def _facts_text(grounding: Grounding, images: Sequence[ShownImage]) -> str:
+    document = json.dumps(facts_document(grounding, images), ensure_ascii=False)
     # `</facts>` inside a value would close the block early; JSON allows `\/`.
     document = document.replace("</", "<\\/")
     return f"Write the caption for this post.\n<facts>\n{document}\n</facts>"
