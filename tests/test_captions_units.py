@@ -98,6 +98,11 @@ def test_builtin_counts_whole_bathrooms_from_a_numeric_column() -> None:
         (None, "Active Under Contract", "Under contract", True),
         (None, "Inactive", "Now showing", True),
         (None, None, "Now showing", True),
+        # Whole words only: "Current" holds no rent, "PressRelease" no lease.
+        (None, "Current", "Now showing", True),
+        ("PressRelease", None, "Now showing", True),
+        ("JUST_SOLD", None, "Just sold", False),
+        (None, "For Rent", "For rent", True),
     ],
 )
 def test_builtin_headline_follows_the_template_then_the_status(
@@ -112,22 +117,27 @@ def test_builtin_headline_follows_the_template_then_the_status(
 
 
 @pytest.mark.parametrize(
-    ("template_type", "greeting"),
+    ("template_type", "greeting", "name"),
     [
-        ("Christmas", "Merry Christmas from Harbor Realty!"),
-        ("NewYear", "Happy New Year from Harbor Realty!"),
-        ("Thanksgiving", "Happy Thanksgiving from Harbor Realty!"),
-        ("Halloween", "Happy Halloween from Harbor Realty!"),
-        ("Valentines", "Happy Valentine's Day from Harbor Realty!"),
-        ("JustSold", "Another one sold by Harbor Realty!"),
-        ("BrandStory", "Harbor flyer, from Harbor Realty."),
+        ("Christmas", "Merry Christmas from Harbor Realty!", "Harbor flyer"),
+        ("NewYear", "Happy New Year from Harbor Realty!", "Harbor flyer"),
+        ("Thanksgiving", "Happy Thanksgiving from Harbor Realty!", "Harbor flyer"),
+        ("Halloween", "Happy Halloween from Harbor Realty!", "Harbor flyer"),
+        ("Valentines", "Happy Valentine's Day from Harbor Realty!", "Harbor flyer"),
+        ("JustSold", "Another one sold by Harbor Realty!", "Harbor flyer"),
+        ("BrandStory", "Harbor flyer, from Harbor Realty.", "Harbor flyer"),
+        ("July4th", "Happy Fourth of July from Harbor Realty!", "Harbor flyer"),
+        ("MothersDay", "Happy Mother's Day from Harbor Realty!", "Harbor flyer"),
+        ("EasternShore", "Harbor flyer, from Harbor Realty.", "Harbor flyer"),
+        # A type that names no occasion leaves the template's name to say it.
+        ("Seasonal", "Merry Christmas from Harbor Realty!", "Christmas card"),
     ],
 )
 def test_builtin_greeting_fits_the_template_type(
-    template_type: str, greeting: str
+    template_type: str, greeting: str, name: str
 ) -> None:
     caption = write_caption(
-        Grounding("Harbor Realty", _creative(template_type), listing=None)
+        Grounding("Harbor Realty", _creative(template_type, name=name), listing=None)
     )
 
     assert caption.startswith(greeting)
@@ -149,6 +159,24 @@ def test_builtin_leaves_out_description_sentences_that_held_contact_details() ->
     assert "removed" not in caption
 
 
+def test_builtin_drops_a_description_that_was_all_contact_details() -> None:
+    description = scrub("Call Jane at 207-555-0142 or jane@harbor.example now.")
+
+    caption = write_caption(
+        Grounding("B", _creative(), _listing(description=description))
+    )
+
+    assert "removed" not in caption and "Call Jane" not in caption
+    assert caption.endswith("#JustListed #RealEstate #Portland #HomeSweetHome")
+
+
+def test_builtin_tags_a_rental_for_rent() -> None:
+    caption = write_caption(Grounding("B", _creative(None), _listing(status="Rental")))
+
+    assert caption.startswith("For rent: ") and "#ForRent" in caption
+    assert "#ForSale" not in caption
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -161,6 +189,11 @@ def test_builtin_leaves_out_description_sentences_that_held_contact_details() ->
         "Call +15555550100 today",
         "Call 1-800-555-0199 today",
         "Call +44 20 7946 0958 today",
+        "Call +33 1 23 45 67 89 today",
+        "Call +61 2 9876 5432 today",
+        "Call 555-1234 today",
+        "Call 207 – 555 – 0142 today",
+        "Call jane%agent@example.com today",
     ],
 )
 def test_scrub_removes_emails_and_phone_numbers(text: str) -> None:
@@ -176,6 +209,8 @@ def test_scrub_removes_emails_and_phone_numbers(text: str) -> None:
         "4 beds, 2.5 baths, built 1920",
         "MLS 12345678, ZIP 04101-1234",
         "Open Sunday 1-3 pm",
+        "Renovated 2019-2024, open 10-12 on 12/05/2026",
+        "Up +12 % since 2020, built 1920 - 1925",
     ],
 )
 def test_scrub_keeps_prices_sizes_and_short_numbers(text: str) -> None:

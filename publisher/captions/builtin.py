@@ -20,26 +20,28 @@ from publisher.captions.facts import (
 )
 
 # Headlines for listing posts, by the template type or the listing's status,
-# matched on lowercase letters only ("Just Sold", "JustSold" and "just_sold" alike).
+# matched on whole words in order ("Just Sold", "JustSold" and "JUST_SOLD" alike,
+# and "Active Under Contract" before "Active"); the first that matches wins.
 _HEADLINES = (
-    ("justsold", "Just sold"),
+    ("just sold", "Just sold"),
     ("sold", "Just sold"),
     # RESO's standard status for a sale that has gone through.
     ("closed", "Just sold"),
-    # Before "active", which it contains: an inactive listing is not just listed.
-    ("inactive", "Now showing"),
-    ("undercontract", "Under contract"),
+    ("under contract", "Under contract"),
     ("pending", "Under contract"),
-    ("comingsoon", "Coming soon"),
-    ("openhouse", "Open house"),
-    ("pricereduced", "Price reduced"),
-    ("pricedrop", "Price reduced"),
-    ("justlisted", "Just listed"),
-    ("newlisting", "Just listed"),
+    ("contingent", "Under contract"),
+    ("coming soon", "Coming soon"),
+    ("open house", "Open house"),
+    ("price reduced", "Price reduced"),
+    ("price drop", "Price reduced"),
+    ("just listed", "Just listed"),
+    ("new listing", "Just listed"),
     ("active", "Just listed"),
-    ("forsale", "For sale"),
+    ("for sale", "For sale"),
+    ("for lease", "For lease"),
     ("lease", "For lease"),
-    ("rent", "For rent"),
+    ("for rent", "For rent"),
+    ("rental", "For rent"),
 )
 _LISTING_TAGS = {
     "Just sold": "#JustSold",
@@ -48,9 +50,13 @@ _LISTING_TAGS = {
     "Open house": "#OpenHouse",
     "Price reduced": "#PriceReduced",
     "Just listed": "#JustListed",
+    "For sale": "#ForSale",
+    "For lease": "#ForLease",
+    "For rent": "#ForRent",
 }
 
-# Greetings for posts that are not about a listing, by the template type.
+# Greetings for posts that are not about a listing, by the template type (else
+# its name), matched on whole words, plurals too ("Valentines", "MothersDay").
 _GREETINGS = (
     (
         "christmas",
@@ -64,7 +70,7 @@ _GREETINGS = (
         "#HappyHanukkah",
     ),
     (
-        "newyear",
+        "new year",
         "Happy New Year from {brand}! Here's to new beginnings and new homes.",
         "#HappyNewYear",
     ),
@@ -90,8 +96,8 @@ _GREETINGS = (
         "#ValentinesDay",
     ),
     ("independence", "Happy Independence Day from {brand}!", "#FourthOfJuly"),
-    ("july4", "Happy Fourth of July from {brand}!", "#FourthOfJuly"),
-    ("fourthofjuly", "Happy Fourth of July from {brand}!", "#FourthOfJuly"),
+    ("july 4", "Happy Fourth of July from {brand}!", "#FourthOfJuly"),
+    ("fourth of july", "Happy Fourth of July from {brand}!", "#FourthOfJuly"),
     ("mother", "Happy Mother's Day from {brand}!", "#MothersDay"),
     ("father", "Happy Father's Day from {brand}!", "#FathersDay"),
     ("holiday", "Happy holidays from {brand}!", "#HappyHolidays"),
@@ -113,15 +119,37 @@ def write_caption(grounding: Grounding) -> str:
     return _greeting(grounding.creative, grounding.brand_name)
 
 
-def _letters(text: str | None) -> str:
-    return re.sub(r"[^a-z0-9]", "", (text or "").lower())
+def _words(text: str | None) -> list[str]:
+    """The words of a type, status or name, lowercase: `JustSold`, `just_sold`
+    and `Just Sold` all give ["just", "sold"]."""
+    return [
+        word.lower()
+        for word in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", text or "")
+    ]
+
+
+def _says(words: list[str], phrase: str, *, plural: bool = False) -> bool:
+    """Whether the words hold the phrase's words in a row (each also with an `s`
+    after it with `plural`: "Valentines", "MothersDay"), or run together into it
+    (`justsold`)."""
+    wanted = phrase.split()
+    if "".join(words) == "".join(wanted):
+        return True
+    for at in range(len(words) - len(wanted) + 1):
+        run = words[at : at + len(wanted)]
+        if all(
+            got == want or (plural and got == want + "s")
+            for got, want in zip(run, wanted, strict=True)
+        ):
+            return True
+    return False
 
 
 def _headline(listing: ListingFacts, creative: CreativeFacts) -> str:
     for source in (creative.template_type, listing.status):
-        letters = _letters(source)
-        for key, headline in _HEADLINES:
-            if key in letters:
+        words = _words(source)
+        for phrase, headline in _HEADLINES:
+            if _says(words, phrase):
                 return headline
     return "Now showing"
 
@@ -141,9 +169,11 @@ def _listing_caption(listing: ListingFacts, creative: CreativeFacts) -> str:
     price = price_text(listing.price, listing.currency)
     if price and headline != "Just sold":
         lines.append(f"Offered at {price}")
-    if listing.description:
-        lines.append(_first_sentences(listing.description))
-    tags = [_LISTING_TAGS.get(headline, "#ForSale"), "#RealEstate"]
+    described = _first_sentences(listing.description or "")
+    if described:
+        lines.append(described)
+    tag = _LISTING_TAGS.get(headline)
+    tags = [*([tag] if tag else []), "#RealEstate"]
     if listing.city:
         tags.append("#" + re.sub(r"\W", "", listing.city))
     tags.append("#HomeSweetHome")
@@ -158,9 +188,9 @@ def _count(value: int | Decimal | None, noun: str) -> str | None:
     return f"{number} {noun}" + ("" if number == "1" else "s")
 
 
-def _first_sentences(text: str) -> str:
-    """As many whole sentences as fit in a few lines (leaving out those that held
-    contact details); else the start, cut at a word."""
+def _first_sentences(text: str) -> str | None:
+    """As many whole sentences as fit in a few lines, leaving out those that held
+    contact details; else the first, cut at a word; None when none is left."""
     paragraph = " ".join(text.split())
     sentences = [
         sentence
@@ -173,16 +203,17 @@ def _first_sentences(text: str) -> str:
         if len(candidate) > _DESCRIPTION_CHARS:
             break
         kept = candidate
-    if kept:
-        return kept
-    return paragraph[:_DESCRIPTION_CHARS].rsplit(" ", 1)[0] + "…"
+    if kept or not sentences:
+        return kept or None
+    return sentences[0][:_DESCRIPTION_CHARS].rsplit(" ", 1)[0] + "…"
 
 
 def _greeting(creative: CreativeFacts, brand: str) -> str:
-    letters = _letters(creative.template_type) or _letters(creative.name)
-    for key, text, tags in _GREETINGS:
-        if key in letters:
-            return f"{text.format(brand=brand)}\n\n{tags}"
+    for source in (creative.template_type, creative.name):
+        words = _words(source)
+        for phrase, text, tags in _GREETINGS:
+            if _says(words, phrase, plural=True):
+                return f"{text.format(brand=brand)}\n\n{tags}"
     name = creative.name or creative.template_type
     opening = f"{name}, from {brand}." if name else f"From all of us at {brand}."
     return f"{opening}\n\n#RealEstate"

@@ -16,14 +16,20 @@ from decimal import Decimal
 from typing import Any
 
 _EMAIL = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)+")
-# North American and international numbers: ten digits or more, in groups
-# separated by a space, a dot, a slash or any dash (with spaces around it or
-# not), with an optional country prefix (+44, or the 1 of 1-800-...).
+# Phone numbers: ten digits or more in groups separated by a space, a dot, a
+# slash or any dash (spaced or not), with an optional country prefix (+44, or the
+# 1 of 1-800-...); an international one after a `+`, in groups of any size
+# (+33 1 23 45 67 89); and a seven-digit local one (555-1234).
 _SEP = r"(?:\s*[-\u2010-\u2015./]\s*|\s+)"
 _PHONE = re.compile(
     rf"(?<![\w])(?:\+?\d{{1,3}}{_SEP}?)?(?:\(\d{{2,4}}\)|\d{{2,4}})"
     rf"(?:{_SEP}?\d{{2,4}}){{2,4}}(?![\w])"
 )
+_INTERNATIONAL = re.compile(
+    rf"(?<![\w+])\+\d{{1,3}}(?:{_SEP}?(?:\(\d{{1,4}}\)|\d{{1,4}})){{2,6}}(?![\w])"
+)
+_LOCAL = re.compile(r"(?<![\w.,/-])\d{3}[-\u2010-\u2015.]\d{4}(?![\w.,/-])")
+_INTERNATIONAL_DIGITS = 8
 _PHONE_DIGITS = 10
 EMAIL_REMOVED = "[e-mail removed]"
 PHONE_REMOVED = "[phone removed]"
@@ -126,7 +132,9 @@ def scrub(text: str | None, limit: int = MAX_DESCRIPTION_CHARS) -> str | None:
         for ch in text
     )
     cleaned = _EMAIL.sub(EMAIL_REMOVED, cleaned)
+    cleaned = _INTERNATIONAL.sub(_international_or_number, cleaned)
     cleaned = _PHONE.sub(_phone_or_number, cleaned)
+    cleaned = _LOCAL.sub(PHONE_REMOVED, cleaned)
     cleaned = re.sub(r"[ \t]+", " ", cleaned)
     cleaned = re.sub(r"\n{3,}", "\n\n", cleaned).strip()
     if len(cleaned) > limit:
@@ -137,3 +145,8 @@ def scrub(text: str | None, limit: int = MAX_DESCRIPTION_CHARS) -> str | None:
 def _phone_or_number(match: re.Match[str]) -> str:
     digits = sum(ch.isdigit() for ch in match.group())
     return PHONE_REMOVED if digits >= _PHONE_DIGITS else match.group()
+
+
+def _international_or_number(match: re.Match[str]) -> str:
+    digits = sum(ch.isdigit() for ch in match.group())
+    return PHONE_REMOVED if digits >= _INTERNATIONAL_DIGITS else match.group()
