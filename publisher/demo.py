@@ -201,7 +201,8 @@ def run_demo(settings: Settings) -> int:
                 )
                 worker.daemon.run_until([post_id for _p, post_id in scheduled], 300)
                 publishes = sandbox.control("publishes", None)
-            captions = _recommendations(engine, settings, brand, scheduled)
+                # While the sandbox still serves the creatives, for a model to see.
+                captions = _recommendations(engine, settings, brand, scheduled)
         finally:
             worker.close()
             configure_logging(settings.log.format, settings.log.level)

@@ -50,9 +50,6 @@ log = structlog.get_logger(__name__)
 posts = social_posts.c
 N = TypeVar("N", int, Decimal)
 _creative_file = files.alias("creative_file")
-# A listing's photo set may be large; only this many, spread over all of it, are
-# read to sample from.
-_PHOTOS_READ = 200
 
 
 def recommend_caption(
