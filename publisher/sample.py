@@ -22,6 +22,7 @@ from publisher.tables import (
     brands,
     facebook_pages,
     files,
+    listing_photos,
     listings,
     social_posts,
     template_instance_listings,
@@ -246,6 +247,23 @@ def insert_listing(
             )
         )
     return listing_id
+
+
+def insert_listing_photo(
+    conn: Connection, listing: UUID, file: UUID, position: int = 0
+) -> UUID:
+    """One photo of a listing (a stored file), shown in `position` order."""
+    photo_id = uuid4()
+    conn.execute(
+        insert(listing_photos).values(
+            id=photo_id,
+            listing=listing,
+            file=file,
+            position=position,
+            created_at=_now(),
+        )
+    )
+    return photo_id
 
 
 def insert_post(

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import pytest
 from PIL import Image
-from sqlalchemy import Engine, Row, Table, create_engine, insert, select, update
+from sqlalchemy import Engine, Row, Table, create_engine, select, update
 
 from publisher import sample
 from publisher.captions.prompt import INSTRUCTIONS
@@ -142,15 +142,7 @@ class CaptionWorld:
         """A photo of `listing` at `position`; returns its file."""
         file = self.file(data, name=f"p{position}.png")
         with self.engine.begin() as conn:
-            conn.execute(
-                insert(listing_photos).values(
-                    id=uuid4(),
-                    listing=listing,
-                    file=file,
-                    position=position,
-                    created_at=datetime.now(UTC),
-                )
-            )
+            sample.insert_listing_photo(conn, listing, file, position)
         return file
 
     def post(
