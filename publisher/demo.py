@@ -236,7 +236,7 @@ def _show_captions(settings: Settings, captions: list[tuple[str, Any]]) -> None:
     writer = (
         f"the model {settings.captions.model}"
         if settings.captions.base_url
-        else "the built-in writer; set captions.base_url to ask a model"
+        else "the built-in writer; set captions.base_url and .model to ask a model"
     )
     click.echo("")
     click.echo(f"Caption recommendations (`publisher posts caption`, {writer}):")
