@@ -170,6 +170,13 @@ def test_builtin_drops_a_description_that_was_all_contact_details() -> None:
     assert caption.endswith("#JustListed #RealEstate #Portland #HomeSweetHome")
 
 
+def test_builtin_without_a_description_adds_no_line_for_it() -> None:
+    caption = write_caption(Grounding("B", _creative(), _listing(description=None)))
+
+    assert "…" not in caption
+    assert caption.split("\n\n")[-2] == "Offered at $849,000"
+
+
 def test_builtin_tags_a_rental_for_rent() -> None:
     caption = write_caption(Grounding("B", _creative(None), _listing(status="Rental")))
 

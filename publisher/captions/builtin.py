@@ -195,7 +195,7 @@ def _first_sentences(text: str) -> str | None:
     sentences = [
         sentence
         for sentence in re.split(r"(?<=[.!?])\s+", paragraph)
-        if not any(mark in sentence for mark in REMOVED_MARKS)
+        if sentence and not any(mark in sentence for mark in REMOVED_MARKS)
     ]
     kept = ""
     for sentence in sentences:
